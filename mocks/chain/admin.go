@@ -1,0 +1,178 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/agentkeys/harness/mocks/reply"
+	"github.com/agentkeys/harness/protocol/omni"
+	"github.com/agentkeys/harness/protocol/refusal"
+)
+
+// The admin routes stand in for on-chain transactions the master would send. Only tests
+// call them, with the admin token the mock stack was started with.
+const (
+	RouteRegister = "/v1/chain/devices"
+	RouteRevoke   = "/v1/chain/revoke"
+	RouteGrant    = "/v1/chain/scope"
+	RouteEpoch    = "/v1/chain/epoch"
+)
+
+// RegisterRequest is the body of RouteRegister.
+type RegisterRequest struct {
+	DeviceKeyHash string   `json:"device_key_hash"`
+	ParentOmni    string   `json:"parent_omni"`
+	AgentOmni     string   `json:"agent_omni"`
+	Roles         []string `json:"roles"`
+}
+
+// RevokeRequest is the body of RouteRevoke.
+type RevokeRequest struct {
+	DeviceKeyHash string `json:"device_key_hash"`
+}
+
+// GrantRequest is the body of RouteGrant.
+type GrantRequest struct {
+	ActorOmni string   `json:"actor_omni"`
+	Services  []string `json:"services"`
+}
+
+// EpochAnswer is the answer of RouteEpoch.
+type EpochAnswer struct {
+	K3Epoch uint64 `json:"k3_epoch"`
+}
+
+// AdminHandler serves the admin routes over m, each behind "Authorization: Bearer token".
+func AdminHandler(m *Memory, token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+RouteRegister, func(w http.ResponseWriter, r *http.Request) {
+		var req RegisterRequest
+		if err := reply.Decode(w, r, &req); err != nil {
+			reply.DecodeError(w, err, reply.ReasonInvalidInput)
+			return
+		}
+		parent, err1 := omni.ParsePrefixed(req.ParentOmni)
+		agent, err2 := omni.ParsePrefixed(req.AgentOmni)
+		if err1 != nil || err2 != nil {
+			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput,
+				"parent_omni and agent_omni must be 0x + 64 lowercase hex", nil)
+			return
+		}
+		d := Device{DeviceKeyHash: req.DeviceKeyHash, Parent: parent, Agent: agent,
+			Roles: req.Roles}
+		if err := m.Register(d); err != nil {
+			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput, err.Error(), nil)
+			return
+		}
+		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	mux.HandleFunc("POST "+RouteRevoke, func(w http.ResponseWriter, r *http.Request) {
+		var req RevokeRequest
+		if err := reply.Decode(w, r, &req); err != nil {
+			reply.DecodeError(w, err, reply.ReasonInvalidInput)
+			return
+		}
+		if err := m.Revoke(req.DeviceKeyHash); err != nil {
+			reply.Error(w, http.StatusNotFound, "device_not_found", err.Error(), nil)
+			return
+		}
+		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	mux.HandleFunc("POST "+RouteGrant, func(w http.ResponseWriter, r *http.Request) {
+		var req GrantRequest
+		if err := reply.Decode(w, r, &req); err != nil {
+			reply.DecodeError(w, err, reply.ReasonInvalidInput)
+			return
+		}
+		actor, err := omni.ParsePrefixed(req.ActorOmni)
+		if err != nil {
+			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput, err.Error(), nil)
+			return
+		}
+		m.Grant(actor, req.Services...)
+		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	mux.HandleFunc("POST "+RouteEpoch, func(w http.ResponseWriter, r *http.Request) {
+		reply.JSON(w, http.StatusOK, EpochAnswer{K3Epoch: m.BumpEpoch()})
+	})
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		want := []byte("Bearer " + token)
+		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			reply.Error(w, http.StatusUnauthorized, "unauthorized", "admin token required", nil)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Admin calls the admin routes of a running mock stack.
+type Admin struct {
+	// URL is the base URL of the server that mounts AdminHandler (the broker).
+	URL   string
+	Token string
+	HTTP  *http.Client
+}
+
+// Register registers a device bound to (parent, agent) with the cap-mint role.
+func (a *Admin) Register(ctx context.Context, deviceKeyHash string, parent, agent omni.Omni) error {
+	return a.post(ctx, RouteRegister, RegisterRequest{
+		DeviceKeyHash: deviceKeyHash, ParentOmni: parent.Prefixed(), AgentOmni: agent.Prefixed(),
+		Roles: []string{RoleCapMint},
+	}, nil)
+}
+
+// Revoke revokes a device.
+func (a *Admin) Revoke(ctx context.Context, deviceKeyHash string) error {
+	return a.post(ctx, RouteRevoke, RevokeRequest{DeviceKeyHash: deviceKeyHash}, nil)
+}
+
+// Grant adds services to actor's scope.
+func (a *Admin) Grant(ctx context.Context, actor omni.Omni, services ...string) error {
+	return a.post(ctx, RouteGrant, GrantRequest{ActorOmni: actor.Prefixed(), Services: services},
+		nil)
+}
+
+// BumpEpoch advances the K3 epoch.
+func (a *Admin) BumpEpoch(ctx context.Context) (uint64, error) {
+	var ans EpochAnswer
+	err := a.post(ctx, RouteEpoch, struct{}{}, &ans)
+	return ans.K3Epoch, err
+}
+
+func (a *Admin) post(ctx context.Context, route string, body, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("chain admin %s: %w", route, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL+route, bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("chain admin %s: %w", route, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.Token)
+	req.Header.Set("Content-Type", "application/json")
+
+	hc := a.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("chain admin %s: %w", route, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("chain admin %s: %w", route, refusal.FromResponse(resp))
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("chain admin %s: decode answer: %w", route, err)
+		}
+	}
+	return nil
+}
