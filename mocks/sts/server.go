@@ -1,0 +1,317 @@
+package sts
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/agentkeys/harness/protocol/omni"
+	"github.com/agentkeys/harness/protocol/policy"
+)
+
+// Default role ARNs. The account number is AWS's documentation placeholder; nothing
+// checks it, only the full ARN is compared.
+const (
+	DefaultVaultRoleARN  = "arn:aws:iam::000000000000:role/agentkeys-vault"
+	DefaultMemoryRoleARN = "arn:aws:iam::000000000000:role/agentkeys-memory"
+)
+
+// Audience is the only aud the stub accepts, as AWS STS does for this issuer.
+const Audience = "sts.amazonaws.com"
+
+// TagsClaim is the claim that carries AWS session tags.
+const TagsClaim = "https://aws.amazon.com/tags"
+
+// ActorTag is the principal tag that names the agent's omni.
+const ActorTag = "agentkeys_actor_omni"
+
+// Duration bounds of AssumeRoleWithWebIdentity; MinIO refuses less than 900 s too.
+const (
+	minDuration     = 900
+	maxDuration     = 43200
+	defaultDuration = 3600
+)
+
+// Config configures a Stub.
+type Config struct {
+	// MinIOEndpoint is the base URL of the MinIO server that issues the credentials.
+	MinIOEndpoint string
+	// ParentAccessKey and ParentSecretKey are the stub's own MinIO credentials, the parent
+	// of every session it issues. Each session is narrowed by its policy.
+	ParentAccessKey string
+	ParentSecretKey string
+	// VaultBucket and MemoryBucket are the buckets of the two roles.
+	VaultBucket  string
+	MemoryBucket string
+	// VaultRoleARN and MemoryRoleARN default to DefaultVaultRoleARN and
+	// DefaultMemoryRoleARN.
+	VaultRoleARN  string
+	MemoryRoleARN string
+	// JWKSURL is the broker's /.well-known/jwks.json.
+	JWKSURL string
+	// Now is the stub's clock for token expiry; tests move it to expire a token.
+	Now func() time.Time
+	// HTTP fetches the JWKS; nil means a client with a 10 s timeout.
+	HTTP *http.Client
+	// Logger receives one line per exchange; nil discards.
+	Logger *slog.Logger
+}
+
+// Stub serves AssumeRoleWithWebIdentity.
+type Stub struct {
+	cfg   Config
+	keys  *keySet
+	minio *awssts.Client
+	log   *slog.Logger
+}
+
+// New checks cfg and returns a Stub.
+func New(cfg Config) (*Stub, error) {
+	switch {
+	case cfg.MinIOEndpoint == "":
+		return nil, errors.New("new sts stub: MinIOEndpoint is required")
+	case cfg.ParentAccessKey == "" || cfg.ParentSecretKey == "":
+		return nil, errors.New("new sts stub: parent credentials are required")
+	case cfg.VaultBucket == "" || cfg.MemoryBucket == "":
+		return nil, errors.New("new sts stub: both buckets are required")
+	case cfg.JWKSURL == "":
+		return nil, errors.New("new sts stub: JWKSURL is required")
+	}
+	if cfg.VaultRoleARN == "" {
+		cfg.VaultRoleARN = DefaultVaultRoleARN
+	}
+	if cfg.MemoryRoleARN == "" {
+		cfg.MemoryRoleARN = DefaultMemoryRoleARN
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	client := awssts.New(awssts.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(cfg.MinIOEndpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(
+			cfg.ParentAccessKey, cfg.ParentSecretKey, ""),
+	})
+	return &Stub{
+		cfg:   cfg,
+		keys:  &keySet{url: cfg.JWKSURL, http: cfg.HTTP},
+		minio: client,
+		log:   log,
+	}, nil
+}
+
+// Handler serves the STS query protocol at / and a health check at /healthz.
+func (s *Stub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /{$}", s.serveAction)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true,"service":"sts"}`))
+	})
+	return mux
+}
+
+// fault is a refusal in AWS terms.
+type fault struct {
+	status  int
+	code    string
+	message string
+}
+
+func (f *fault) Error() string { return f.code + ": " + f.message }
+
+func (s *Stub) serveAction(w http.ResponseWriter, r *http.Request) {
+	requestID := newRequestID()
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, CodeValidation, "parse form: "+err.Error(), requestID)
+		return
+	}
+
+	res, err := s.assume(r.Context(), r.PostForm)
+	if err != nil {
+		var f *fault
+		if !errors.As(err, &f) {
+			f = &fault{http.StatusInternalServerError, CodeUpstream, err.Error()}
+		}
+		s.log.Info("sts refused", "code", f.code, "message", f.message)
+		writeError(w, f.status, f.code, f.message, requestID)
+		return
+	}
+
+	resp := responseXML{Xmlns: xmlns, Result: res}
+	resp.Metadata.RequestID = requestID
+	writeXML(w, http.StatusOK, resp)
+}
+
+func (s *Stub) assume(ctx context.Context, form map[string][]string) (resultXML, error) {
+	get := func(k string) string {
+		if v := form[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+
+	if a := get("Action"); a != "AssumeRoleWithWebIdentity" {
+		return resultXML{}, &fault{http.StatusBadRequest, CodeInvalidAction,
+			fmt.Sprintf("action %q is not served here", a)}
+	}
+	for _, k := range []string{"RoleArn", "RoleSessionName", "WebIdentityToken"} {
+		if get(k) == "" {
+			return resultXML{}, &fault{http.StatusBadRequest, CodeMissingParameter,
+				k + " is required"}
+		}
+	}
+	duration, err := parseDuration(get("DurationSeconds"))
+	if err != nil {
+		return resultXML{}, err
+	}
+
+	claims, err := s.verify(ctx, get("WebIdentityToken"))
+	if err != nil {
+		return resultXML{}, err
+	}
+	actor, err := actorTag(claims)
+	if err != nil {
+		return resultXML{}, err
+	}
+	role, bucket, err := s.role(get("RoleArn"))
+	if err != nil {
+		return resultXML{}, err
+	}
+
+	doc, err := policy.Build(role, bucket, actor)
+	if err != nil {
+		return resultXML{}, fmt.Errorf("assume role: %w", err)
+	}
+	out, err := s.minio.AssumeRole(ctx, &awssts.AssumeRoleInput{
+		RoleArn:         aws.String(get("RoleArn")),
+		RoleSessionName: aws.String(get("RoleSessionName")),
+		Policy:          aws.String(string(doc)),
+		DurationSeconds: aws.Int32(int32(duration)),
+	})
+	if err != nil {
+		return resultXML{}, fmt.Errorf("minio assume role: %w", err)
+	}
+
+	sub, _ := claims.GetSubject()
+	roleName := get("RoleArn")[strings.LastIndex(get("RoleArn"), "/")+1:]
+	key := aws.ToString(out.Credentials.AccessKeyId)
+	s.log.Info("sts issued", "role", role, "actor", actor.String(), "duration_s", duration)
+	return resultXML{
+		SubjectFromWebIdentityToken: sub,
+		Audience:                    Audience,
+		Provider:                    "agentkeys",
+		AssumedRoleUser: assumedRoleUserXML{
+			Arn: "arn:aws:sts::000000000000:assumed-role/" + roleName + "/" +
+				get("RoleSessionName"),
+			AssumedRoleID: key + ":" + get("RoleSessionName"),
+		},
+		Credentials: credentialsXML{
+			AccessKeyID:     key,
+			SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
+			SessionToken:    aws.ToString(out.Credentials.SessionToken),
+			Expiration:      formatExpiration(aws.ToTime(out.Credentials.Expiration)),
+		},
+	}, nil
+}
+
+func parseDuration(v string) (int, error) {
+	if v == "" {
+		return defaultDuration, nil
+	}
+	d, err := strconv.Atoi(v)
+	if err != nil || d < minDuration || d > maxDuration {
+		return 0, &fault{http.StatusBadRequest, CodeValidation,
+			fmt.Sprintf("DurationSeconds must be %d to %d", minDuration, maxDuration)}
+	}
+	return d, nil
+}
+
+// verify checks the token's signature against the broker's JWKS, its kid, expiry and
+// audience, with the stub's clock.
+func (s *Stub) verify(ctx context.Context, token string) (jwt.MapClaims, error) {
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("token has no kid")
+		}
+		return s.keys.key(ctx, kid)
+	},
+		jwt.WithValidMethods([]string{"ES256"}),
+		jwt.WithAudience(Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(s.cfg.Now),
+	)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, &fault{http.StatusBadRequest, CodeExpiredToken, "token is expired"}
+	case err != nil:
+		return nil, &fault{http.StatusBadRequest, CodeInvalidIdentityToken, err.Error()}
+	}
+	return claims, nil
+}
+
+// actorTag reads the agentkeys_actor_omni principal tag, which must hold one canonical
+// bare omni: it becomes the S3 prefix, so nothing else may pass.
+func actorTag(claims jwt.MapClaims) (omni.Omni, error) {
+	refuse := func(why string) (omni.Omni, error) {
+		return omni.Omni{}, &fault{http.StatusBadRequest, CodeInvalidIdentityToken, why}
+	}
+	tags, ok := claims[TagsClaim].(map[string]any)
+	if !ok {
+		return refuse("token carries no " + TagsClaim + " claim")
+	}
+	principal, ok := tags["principal_tags"].(map[string]any)
+	if !ok {
+		return refuse("token carries no principal_tags")
+	}
+	values, ok := principal[ActorTag].([]any)
+	if !ok || len(values) != 1 {
+		return refuse("token carries no single " + ActorTag + " tag")
+	}
+	v, _ := values[0].(string)
+	o, err := omni.ParseBare(v)
+	if err != nil {
+		return refuse(ActorTag + " tag is not a canonical omni")
+	}
+	return o, nil
+}
+
+func (s *Stub) role(arn string) (policy.Role, string, error) {
+	switch arn {
+	case s.cfg.VaultRoleARN:
+		return policy.Vault, s.cfg.VaultBucket, nil
+	case s.cfg.MemoryRoleARN:
+		return policy.Memory, s.cfg.MemoryBucket, nil
+	}
+	return "", "", &fault{http.StatusForbidden, CodeAccessDenied,
+		fmt.Sprintf("role %q is not assumable with a web identity here", arn)}
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
