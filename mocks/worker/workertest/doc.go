@@ -1,0 +1,8 @@
+// Package workertest provides what tests of the workers need to make real requests
+// without a broker: a broker signing key, identities with registered device keys, and
+// caps built field by field, so that a test can sign exactly the cap it means to send,
+// including ones no broker would mint (expired, wrong class, foreign device).
+//
+// It is test support in the manner of net/http/httptest. Its helpers panic, with the
+// package name in the message, where a test could not go on anyway.
+package workertest
