@@ -1,0 +1,170 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/agentkeys/harness/protocol/evm"
+	"github.com/agentkeys/harness/protocol/wire"
+)
+
+type agentKey = evm.Key
+
+// content reads the secret from --content or, with --stdin, from standard input.
+func (c *cli) content(text string, fromStdin bool) ([]byte, error) {
+	switch {
+	case fromStdin && text != "":
+		return nil, usagef("give --content or --stdin, not both")
+	case fromStdin:
+		b, err := io.ReadAll(io.LimitReader(c.stdin, 2<<20))
+		if err != nil {
+			return nil, fmt.Errorf("read stdin: %w", err)
+		}
+		return b, nil
+	case text == "":
+		return nil, usagef("--content or --stdin is required")
+	}
+	return []byte(text), nil
+}
+
+// capFile reads a cap token planted in the sandbox, for calls with a cap minted by
+// someone else (the master, for a delegated write).
+func capFile(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read cap file: %w", err)
+	}
+	return b, nil
+}
+
+func (c *cli) printStored(ans wire.StoreAnswer) error {
+	return c.printJSON(map[string]any{"s3_key": ans.S3Key, "envelope_size": ans.EnvelopeSize,
+		"audit_envelope_hash": ans.AuditEnvelopeHash})
+}
+
+func (c *cli) memoryPut(args []string) error {
+	fs := flag.NewFlagSet("memory put", flag.ContinueOnError)
+	ns := fs.String("namespace", "", "memory namespace")
+	text := fs.String("content", "", "the content to store")
+	stdin := fs.Bool("stdin", false, "read the content from standard input")
+	capPath := fs.String("cap-file", "", "use this cap instead of minting one")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ns == "" {
+		return usagef("--namespace is required")
+	}
+	data, err := c.content(*text, *stdin)
+	if err != nil {
+		return err
+	}
+	token, err := capFile(*capPath)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ans, err := cl.MemoryPut(c.ctx, *ns, data, token)
+	if err != nil {
+		return err
+	}
+	return c.printStored(ans)
+}
+
+func (c *cli) memoryGet(args []string) error {
+	fs := flag.NewFlagSet("memory get", flag.ContinueOnError)
+	ns := fs.String("namespace", "", "memory namespace")
+	capPath := fs.String("cap-file", "", "use this cap instead of minting one")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ns == "" {
+		return usagef("--namespace is required")
+	}
+	token, err := capFile(*capPath)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	data, err := cl.MemoryGet(c.ctx, *ns, token)
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(data)
+	return err
+}
+
+func (c *cli) credStore(args []string) error {
+	fs := flag.NewFlagSet("cred store", flag.ContinueOnError)
+	svc := fs.String("service", "", "the service the credential is for")
+	text := fs.String("content", "", "the credential")
+	stdin := fs.Bool("stdin", false, "read the credential from standard input")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *svc == "" {
+		return usagef("--service is required")
+	}
+	data, err := c.content(*text, *stdin)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ans, err := cl.CredStore(c.ctx, *svc, data)
+	if err != nil {
+		return err
+	}
+	return c.printStored(ans)
+}
+
+func (c *cli) credFetch(args []string) error {
+	fs := flag.NewFlagSet("cred fetch", flag.ContinueOnError)
+	svc := fs.String("service", "", "the service the credential is for")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *svc == "" {
+		return usagef("--service is required")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	data, err := cl.CredFetch(c.ctx, *svc)
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(data)
+	return err
+}
+
+func (c *cli) credList(args []string) error {
+	if err := parse(flag.NewFlagSet("cred list", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	services, err := cl.CredList(c.ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range services {
+		fmt.Fprintln(c.stdout, s)
+	}
+	return nil
+}
