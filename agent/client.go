@@ -15,12 +15,11 @@ import (
 	"github.com/agentkeys/harness/protocol/wire"
 )
 
-// Default role ARNs, the same as the STS stub's defaults.
+// The role ARNs an agent assumes when its environment names none, under the agent's own
+// package for callers that set up endpoints by hand; wire holds the values.
 const (
-	DefaultVaultRoleARN  = "arn:aws:iam::000000000000:role/agentkeys-vault"
-	DefaultMemoryRoleARN = "arn:aws:iam::000000000000:role/agentkeys-memory"
-	DefaultVaultBucket   = "agentkeys-vault"
-	DefaultMemoryBucket  = "agentkeys-memory"
+	DefaultVaultRoleARN  = wire.DefaultVaultRoleARN
+	DefaultMemoryRoleARN = wire.DefaultMemoryRoleARN
 )
 
 // Role names an STS role by what it is for.
@@ -72,8 +71,8 @@ func EndpointsFromEnv() (Endpoints, error) {
 		S3:            os.Getenv(EnvS3),
 		VaultRoleARN:  envOr(EnvVaultRoleARN, DefaultVaultRoleARN),
 		MemoryRoleARN: envOr(EnvMemoryRoleARN, DefaultMemoryRoleARN),
-		VaultBucket:   envOr(EnvVaultBucket, DefaultVaultBucket),
-		MemoryBucket:  envOr(EnvMemoryBucket, DefaultMemoryBucket),
+		VaultBucket:   envOr(EnvVaultBucket, wire.DefaultVaultBucket),
+		MemoryBucket:  envOr(EnvMemoryBucket, wire.DefaultMemoryBucket),
 	}
 	var missing []string
 	for name, v := range map[string]string{EnvBroker: e.Broker, EnvSTS: e.STS,

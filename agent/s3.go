@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 // S3 makes direct S3 calls with an agent's temporary credentials: what an agent holding
@@ -28,7 +30,7 @@ func NewS3Client(endpoint string, creds STSCreds, hc *http.Client) *s3.Client {
 		hc = DefaultHTTPClient
 	}
 	return s3.New(s3.Options{
-		Region:       "us-east-1",
+		Region:       wire.Region,
 		BaseEndpoint: aws.String(endpoint),
 		UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(

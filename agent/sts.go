@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/agentkeys/harness/protocol/refusal"
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 // STS exchanges OIDC JWTs for temporary credentials with aws-sdk-go-v2's own STS client,
@@ -34,7 +35,7 @@ func (s *STS) AssumeRole(ctx context.Context, roleARN, jwt, sessionName string,
 		hc = DefaultHTTPClient
 	}
 	client := sts.New(sts.Options{
-		Region:       "us-east-1",
+		Region:       wire.Region,
 		BaseEndpoint: aws.String(s.URL),
 		Credentials:  aws.AnonymousCredentials{},
 		HTTPClient:   hc,

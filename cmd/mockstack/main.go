@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentkeys/harness/mocks/stack"
 	"github.com/agentkeys/harness/protocol/envelope"
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 func main() {
@@ -46,8 +47,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	memAddr := str("memory-addr", "MOCKSTACK_MEMORY_ADDR", "127.0.0.1:8083",
 		"memory worker listen address")
 	minioURL := str("minio", "MOCKSTACK_MINIO_ENDPOINT", "", "MinIO base URL (required)")
-	vault := str("vault-bucket", "MOCKSTACK_VAULT_BUCKET", "agentkeys-vault", "vault bucket")
-	memory := str("memory-bucket", "MOCKSTACK_MEMORY_BUCKET", "agentkeys-memory",
+	vault := str("vault-bucket", "MOCKSTACK_VAULT_BUCKET", wire.DefaultVaultBucket,
+		"vault bucket")
+	memory := str("memory-bucket", "MOCKSTACK_MEMORY_BUCKET", wire.DefaultMemoryBucket,
 		"memory bucket")
 	public := str("broker-public-url", "MOCKSTACK_BROKER_PUBLIC_URL", "",
 		"the broker's URL as clients reach it, used as the OIDC issuer")

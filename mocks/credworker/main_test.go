@@ -30,6 +30,7 @@ import (
 	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/policy"
 	"github.com/agentkeys/harness/protocol/refusal"
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 // shared is one MinIO for the package. Every test makes its own identities, so no two
@@ -98,7 +99,7 @@ func assumeRole(t testing.TB, srv *minioserver.Server, role policy.Role, bucket 
 	doc, err := policy.Build(role, bucket, id)
 	require.NoError(t, err)
 	client := sts.New(sts.Options{
-		Region:       minioserver.Region,
+		Region:       wire.Region,
 		BaseEndpoint: aws.String(srv.Endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(srv.RootUser,
 			srv.RootPassword, ""),

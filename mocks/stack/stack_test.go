@@ -15,6 +15,7 @@ import (
 	"github.com/agentkeys/harness/mocks/stack"
 	"github.com/agentkeys/harness/protocol/evm"
 	"github.com/agentkeys/harness/protocol/omni"
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 // startStack starts a MinIO and the four mocks over it, for one test or benchmark.
@@ -53,7 +54,7 @@ func newMaster(tb testing.TB, ctx context.Context, m *minioserver.Server,
 		Endpoints: agent.Endpoints{
 			Broker: s.BrokerURL, STS: s.STSURL, CredWorker: s.CredURL,
 			MemoryWorker: s.MemoryURL, S3: m.Endpoint,
-			VaultRoleARN: agent.DefaultVaultRoleARN, MemoryRoleARN: agent.DefaultMemoryRoleARN,
+			VaultRoleARN: wire.DefaultVaultRoleARN, MemoryRoleARN: wire.DefaultMemoryRoleARN,
 			VaultBucket: m.VaultBucket, MemoryBucket: m.MemoryBucket,
 		},
 		Key: key, Session: session, Omni: o,

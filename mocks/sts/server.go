@@ -19,23 +19,8 @@ import (
 
 	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/policy"
+	"github.com/agentkeys/harness/protocol/wire"
 )
-
-// Default role ARNs. The account number is AWS's documentation placeholder; nothing
-// checks it, only the full ARN is compared.
-const (
-	DefaultVaultRoleARN  = "arn:aws:iam::000000000000:role/agentkeys-vault"
-	DefaultMemoryRoleARN = "arn:aws:iam::000000000000:role/agentkeys-memory"
-)
-
-// Audience is the only aud the stub accepts, as AWS STS does for this issuer.
-const Audience = "sts.amazonaws.com"
-
-// TagsClaim is the claim that carries AWS session tags.
-const TagsClaim = "https://aws.amazon.com/tags"
-
-// ActorTag is the principal tag that names the agent's omni.
-const ActorTag = "agentkeys_actor_omni"
 
 // Duration bounds of AssumeRoleWithWebIdentity; MinIO refuses less than 900 s too.
 const (
@@ -55,8 +40,8 @@ type Config struct {
 	// VaultBucket and MemoryBucket are the buckets of the two roles.
 	VaultBucket  string
 	MemoryBucket string
-	// VaultRoleARN and MemoryRoleARN default to DefaultVaultRoleARN and
-	// DefaultMemoryRoleARN.
+	// VaultRoleARN and MemoryRoleARN default to wire.DefaultVaultRoleARN and
+	// wire.DefaultMemoryRoleARN.
 	VaultRoleARN  string
 	MemoryRoleARN string
 	// JWKSURL is the broker's /.well-known/jwks.json.
@@ -90,10 +75,10 @@ func New(cfg Config) (*Stub, error) {
 		return nil, errors.New("new sts stub: JWKSURL is required")
 	}
 	if cfg.VaultRoleARN == "" {
-		cfg.VaultRoleARN = DefaultVaultRoleARN
+		cfg.VaultRoleARN = wire.DefaultVaultRoleARN
 	}
 	if cfg.MemoryRoleARN == "" {
-		cfg.MemoryRoleARN = DefaultMemoryRoleARN
+		cfg.MemoryRoleARN = wire.DefaultMemoryRoleARN
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -107,7 +92,7 @@ func New(cfg Config) (*Stub, error) {
 	}
 
 	client := awssts.New(awssts.Options{
-		Region:       "us-east-1",
+		Region:       wire.Region,
 		BaseEndpoint: aws.String(cfg.MinIOEndpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(
 			cfg.ParentAccessKey, cfg.ParentSecretKey, ""),
@@ -220,7 +205,7 @@ func (s *Stub) assume(ctx context.Context, form map[string][]string) (resultXML,
 	s.log.Info("sts issued", "role", role, "actor", actor.String(), "duration_s", duration)
 	return resultXML{
 		SubjectFromWebIdentityToken: sub,
-		Audience:                    Audience,
+		Audience:                    wire.AudienceSTS,
 		Provider:                    "agentkeys",
 		AssumedRoleUser: assumedRoleUserXML{
 			Arn: "arn:aws:sts::000000000000:assumed-role/" + roleName + "/" +
@@ -260,7 +245,8 @@ func (s *Stub) verify(ctx context.Context, token string) (jwt.MapClaims, error) 
 		return s.keys.key(ctx, kid)
 	},
 		jwt.WithValidMethods([]string{"ES256"}),
-		jwt.WithAudience(Audience),
+		// AWS STS takes a web identity only when it is addressed to STS itself.
+		jwt.WithAudience(wire.AudienceSTS),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(s.cfg.Now),
 	)
@@ -279,22 +265,22 @@ func actorTag(claims jwt.MapClaims) (omni.Omni, error) {
 	refuse := func(why string) (omni.Omni, error) {
 		return omni.Omni{}, &fault{http.StatusBadRequest, CodeInvalidIdentityToken, why}
 	}
-	tags, ok := claims[TagsClaim].(map[string]any)
+	tags, ok := claims[wire.TagsClaim].(map[string]any)
 	if !ok {
-		return refuse("token carries no " + TagsClaim + " claim")
+		return refuse("token carries no " + wire.TagsClaim + " claim")
 	}
 	principal, ok := tags["principal_tags"].(map[string]any)
 	if !ok {
 		return refuse("token carries no principal_tags")
 	}
-	values, ok := principal[ActorTag].([]any)
+	values, ok := principal[wire.TagActorOmni].([]any)
 	if !ok || len(values) != 1 {
-		return refuse("token carries no single " + ActorTag + " tag")
+		return refuse("token carries no single " + wire.TagActorOmni + " tag")
 	}
 	v, _ := values[0].(string)
 	o, err := omni.ParseBare(v)
 	if err != nil {
-		return refuse(ActorTag + " tag is not a canonical omni")
+		return refuse(wire.TagActorOmni + " tag is not a canonical omni")
 	}
 	return o, nil
 }

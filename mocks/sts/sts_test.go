@@ -24,6 +24,7 @@ import (
 	"github.com/agentkeys/harness/mocks/sts"
 	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/refusal"
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 // issuer stands in for the broker's OIDC side: a JWKS endpoint and a signing key, so the
@@ -58,17 +59,17 @@ func claims(actor omni.Omni, now time.Time) jwt.MapClaims {
 	return jwt.MapClaims{
 		"iss":                   "http://broker.test",
 		"sub":                   "agentkeys:agent:" + actor.String(),
-		"aud":                   sts.Audience,
+		"aud":                   wire.AudienceSTS,
 		"iat":                   now.Unix(),
 		"exp":                   now.Add(300 * time.Second).Unix(),
 		"agentkeys_actor_omni":  actor.String(),
 		"agentkeys_user_wallet": "0x1111111111111111111111111111111111111111",
-		sts.TagsClaim: map[string]any{
+		wire.TagsClaim: map[string]any{
 			"principal_tags": map[string]any{
 				"agentkeys_user_wallet": []string{"0x1111111111111111111111111111111111111111"},
-				sts.ActorTag:            []string{actor.String()},
+				wire.TagActorOmni:       []string{actor.String()},
 			},
-			"transitive_tag_keys": []string{"agentkeys_user_wallet", sts.ActorTag},
+			"transitive_tag_keys": []string{"agentkeys_user_wallet", wire.TagActorOmni},
 		},
 	}
 }
@@ -137,9 +138,9 @@ func TestIssuedCredentialsAreScopedToOwnPrefix(t *testing.T) {
 	a, b := testOmni("alice"), testOmni("bob")
 	jwtA := e.is.sign(t, claims(a, time.Now()))
 
-	vault, err := e.client.AssumeRole(ctx, sts.DefaultVaultRoleARN, jwtA, "alice", 0)
+	vault, err := e.client.AssumeRole(ctx, wire.DefaultVaultRoleARN, jwtA, "alice", 0)
 	require.NoError(t, err)
-	memory, err := e.client.AssumeRole(ctx, sts.DefaultMemoryRoleARN, jwtA, "alice", 0)
+	memory, err := e.client.AssumeRole(ctx, wire.DefaultMemoryRoleARN, jwtA, "alice", 0)
 	require.NoError(t, err)
 	assert.WithinDuration(t, time.Now().Add(time.Hour), vault.Expiration, 5*time.Minute)
 
@@ -234,29 +235,29 @@ func TestRefusals(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"tampered payload", sts.DefaultVaultRoleARN, tamper(good), 400,
+		{"tampered payload", wire.DefaultVaultRoleARN, tamper(good), 400,
 			sts.CodeInvalidIdentityToken},
-		{"signed by another key", sts.DefaultVaultRoleARN, other.sign(t, claims(a, now)), 400,
+		{"signed by another key", wire.DefaultVaultRoleARN, other.sign(t, claims(a, now)), 400,
 			sts.CodeInvalidIdentityToken},
-		{"unknown kid", sts.DefaultVaultRoleARN, otherKid.sign(t, claims(a, now)), 400,
+		{"unknown kid", wire.DefaultVaultRoleARN, otherKid.sign(t, claims(a, now)), 400,
 			sts.CodeInvalidIdentityToken},
-		{"wrong audience", sts.DefaultVaultRoleARN,
+		{"wrong audience", wire.DefaultVaultRoleARN,
 			mutate(func(c jwt.MapClaims) { c["aud"] = "agentkeys:broker" }), 400,
 			sts.CodeInvalidIdentityToken},
-		{"untagged", sts.DefaultVaultRoleARN,
-			mutate(func(c jwt.MapClaims) { delete(c, sts.TagsClaim) }), 400,
+		{"untagged", wire.DefaultVaultRoleARN,
+			mutate(func(c jwt.MapClaims) { delete(c, wire.TagsClaim) }), 400,
 			sts.CodeInvalidIdentityToken},
-		{"non-canonical tag", sts.DefaultVaultRoleARN, mutate(func(c jwt.MapClaims) {
-			c[sts.TagsClaim].(map[string]any)["principal_tags"].(map[string]any)[sts.ActorTag] =
-				[]string{"0x" + a.String()}
+		{"non-canonical tag", wire.DefaultVaultRoleARN, mutate(func(c jwt.MapClaims) {
+			principal := c[wire.TagsClaim].(map[string]any)["principal_tags"]
+			principal.(map[string]any)[wire.TagActorOmni] = []string{"0x" + a.String()}
 		}), 400, sts.CodeInvalidIdentityToken},
-		{"expired", sts.DefaultVaultRoleARN,
+		{"expired", wire.DefaultVaultRoleARN,
 			mutate(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() }), 400,
 			sts.CodeExpiredToken},
-		{"no expiry", sts.DefaultVaultRoleARN,
+		{"no expiry", wire.DefaultVaultRoleARN,
 			mutate(func(c jwt.MapClaims) { delete(c, "exp") }), 400, sts.CodeInvalidIdentityToken},
 		{"unknown role", "arn:aws:iam::000000000000:role/admin", good, 403, sts.CodeAccessDenied},
-		{"not a jwt", sts.DefaultVaultRoleARN, "not-a-jwt", 400, sts.CodeInvalidIdentityToken},
+		{"not a jwt", wire.DefaultVaultRoleARN, "not-a-jwt", 400, sts.CodeInvalidIdentityToken},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,7 +267,7 @@ func TestRefusals(t *testing.T) {
 	}
 
 	// The positive control: the untouched token works for both roles.
-	for _, role := range []string{sts.DefaultVaultRoleARN, sts.DefaultMemoryRoleARN} {
+	for _, role := range []string{wire.DefaultVaultRoleARN, wire.DefaultMemoryRoleARN} {
 		_, err := e.client.AssumeRole(t.Context(), role, good, "alice", 0)
 		require.NoError(t, err, role)
 	}
@@ -276,11 +277,11 @@ func TestStubClockExpiresToken(t *testing.T) {
 	e := newEnv(t)
 	token := e.is.sign(t, claims(testOmni("alice"), time.Now()))
 
-	_, err := e.client.AssumeRole(t.Context(), sts.DefaultVaultRoleARN, token, "alice", 0)
+	_, err := e.client.AssumeRole(t.Context(), wire.DefaultVaultRoleARN, token, "alice", 0)
 	require.NoError(t, err)
 
 	e.offset.Store(301)
-	_, err = e.client.AssumeRole(t.Context(), sts.DefaultVaultRoleARN, token, "alice", 0)
+	_, err = e.client.AssumeRole(t.Context(), wire.DefaultVaultRoleARN, token, "alice", 0)
 	requireRefusal(t, err, 400, sts.CodeExpiredToken)
 }
 
@@ -288,12 +289,12 @@ func TestDurationSecondsIsHonoured(t *testing.T) {
 	e := newEnv(t)
 	token := e.is.sign(t, claims(testOmni("alice"), time.Now()))
 
-	creds, err := e.client.AssumeRole(t.Context(), sts.DefaultVaultRoleARN, token, "alice",
+	creds, err := e.client.AssumeRole(t.Context(), wire.DefaultVaultRoleARN, token, "alice",
 		900*time.Second)
 	require.NoError(t, err)
 	assert.WithinDuration(t, time.Now().Add(900*time.Second), creds.Expiration, time.Minute)
 
-	_, err = e.client.AssumeRole(t.Context(), sts.DefaultVaultRoleARN, token, "alice",
+	_, err = e.client.AssumeRole(t.Context(), wire.DefaultVaultRoleARN, token, "alice",
 		899*time.Second)
 	requireRefusal(t, err, 400, sts.CodeValidation)
 }

@@ -13,9 +13,6 @@ import (
 	"github.com/agentkeys/harness/protocol/envelope"
 )
 
-// Region is the S3 region the workers sign for; MinIO answers for it by default.
-const Region = "us-east-1"
-
 // Config configures a worker. The zero value of every optional field is the safe
 // choice: in particular a worker requires STS credentials on every request unless
 // AllowWorkerCredentials is set.

@@ -207,7 +207,7 @@ func assumeRole(t testing.TB, srv *minioserver.Server, role policy.Role, bucket 
 	doc, err := policy.Build(role, bucket, id)
 	require.NoError(t, err)
 	client := sts.New(sts.Options{
-		Region:       minioserver.Region,
+		Region:       wire.Region,
 		BaseEndpoint: aws.String(srv.Endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(srv.RootUser,
 			srv.RootPassword, ""),

@@ -34,7 +34,7 @@ type Bucket struct {
 // which attempt the worker reports.
 func (c *Core) bucketFor(creds Credentials) Bucket {
 	client := s3.New(s3.Options{
-		Region:       Region,
+		Region:       wire.Region,
 		BaseEndpoint: aws.String(c.cfg.Endpoint),
 		UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(
