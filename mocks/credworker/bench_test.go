@@ -17,14 +17,14 @@ import (
 // the iterations, less swayed than the mean by a slow fsync.
 func BenchmarkCredRoundtrip(b *testing.B) {
 	e := newEnv(b, shared)
-	ae := e.newAgent(b, "bench")
+	ae := e.NewAgent(b, "bench")
 	secret := make([]byte, 1024)
 	if _, err := rand.Read(secret); err != nil {
 		b.Fatal(err)
 	}
-	store := e.broker.Mint(workertest.Self(e.reg, ae.a, "openrouter", cap.OpStore,
+	store := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, "openrouter", cap.OpStore,
 		cap.ClassCredentials))
-	fetch := e.broker.Mint(workertest.Self(e.reg, ae.a, "openrouter", cap.OpFetch,
+	fetch := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, "openrouter", cap.OpFetch,
 		cap.ClassCredentials))
 	ctx := b.Context()
 
@@ -32,10 +32,10 @@ func BenchmarkCredRoundtrip(b *testing.B) {
 	b.SetBytes(int64(len(secret)))
 	for b.Loop() {
 		began := time.Now()
-		if _, err := e.client.CredStore(ctx, ae.creds, store, secret); err != nil {
+		if _, err := e.Client.CredStore(ctx, ae.Creds, store, secret); err != nil {
 			b.Fatal(err)
 		}
-		got, err := e.client.CredFetch(ctx, ae.creds, fetch)
+		got, err := e.Client.CredFetch(ctx, ae.Creds, fetch)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -27,16 +27,16 @@ import (
 
 func TestCredRoundtrip(t *testing.T) {
 	e := newEnv(t, shared)
-	m := workertest.NewMaster(e.reg)
-	a := workertest.NewAgent(e.reg, m, "alice")
-	creds := e.vaultCreds(t, a.Omni)
+	m := workertest.NewMaster(e.Chain)
+	a := workertest.NewAgent(e.Chain, m, "alice")
+	creds := e.Creds(t, a.Omni)
 
 	secret := make([]byte, 300)
 	_, err := rand.Read(secret)
 	require.NoError(t, err)
-	store := e.broker.Mint(workertest.Self(e.reg, a, "openrouter", cap.OpStore,
+	store := e.Broker.Mint(workertest.Self(e.Chain, a, "openrouter", cap.OpStore,
 		cap.ClassCredentials))
-	ans, err := e.client.CredStore(t.Context(), creds, store, secret)
+	ans, err := e.Client.CredStore(t.Context(), creds, store, secret)
 	require.NoError(t, err)
 
 	key := "bots/" + a.Omni.String() + "/credentials/openrouter.enc"
@@ -44,21 +44,21 @@ func TestCredRoundtrip(t *testing.T) {
 	assert.Equal(t, key, ans.S3Key)
 	assert.Equal(t, len(secret)+envelope.Overhead, ans.EnvelopeSize)
 
-	fetch := e.broker.Mint(workertest.Self(e.reg, a, "openrouter", cap.OpFetch,
+	fetch := e.Broker.Mint(workertest.Self(e.Chain, a, "openrouter", cap.OpFetch,
 		cap.ClassCredentials))
-	got, err := e.client.CredFetch(t.Context(), creds, fetch)
+	got, err := e.Client.CredFetch(t.Context(), creds, fetch)
 	require.NoError(t, err)
 	assert.Equal(t, secret, got, "plaintext back byte for byte")
 
 	// What lands in S3 is an envelope, never the plaintext.
-	raw := e.raw(t, e.srv.VaultBucket, key)
+	raw := e.Raw(t, key)
 	require.Len(t, raw, len(secret)+29)
 	assert.Equal(t, byte(0x02), raw[0])
 	assert.False(t, bytes.Contains(raw, secret))
 
 	// The audit log names the store by the hash the answer returned, records the
 	// envelope's hash, and holds neither the plaintext nor the credentials.
-	audit := getAudit(t, e.url)
+	audit := getAudit(t, e.URL)
 	var stored *wire.AuditEntry
 	for i := range audit.Entries {
 		if audit.Entries[i].Hash == ans.AuditEnvelopeHash {
@@ -93,31 +93,18 @@ func getAudit(t *testing.T, url string) wire.AuditAnswer {
 	return ans
 }
 
-// agentEnv is one agent of a fresh master, with its vault credentials.
-type agentEnv struct {
-	m, a  *workertest.Identity
-	creds agent.STSCreds
-}
-
-func (e *env) newAgent(t testing.TB, label string) agentEnv {
-	t.Helper()
-	m := workertest.NewMaster(e.reg)
-	a := workertest.NewAgent(e.reg, m, label)
-	return agentEnv{m: m, a: a, creds: e.vaultCreds(t, a.Omni)}
-}
-
 // control proves the agent's own store and fetch work before a case expects a refusal,
 // so that a worker refusing everything cannot pass.
-func (e *env) control(t *testing.T, ae agentEnv, service string) {
+func (e *env) control(t *testing.T, ae workertest.Agent, service string) {
 	t.Helper()
 	secret := []byte("control-" + service)
-	store := e.broker.Mint(workertest.Self(e.reg, ae.a, service, cap.OpStore,
+	store := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, service, cap.OpStore,
 		cap.ClassCredentials))
-	_, err := e.client.CredStore(t.Context(), ae.creds, store, secret)
+	_, err := e.Client.CredStore(t.Context(), ae.Creds, store, secret)
 	require.NoError(t, err, "control store")
-	fetch := e.broker.Mint(workertest.Self(e.reg, ae.a, service, cap.OpFetch,
+	fetch := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, service, cap.OpFetch,
 		cap.ClassCredentials))
-	got, err := e.client.CredFetch(t.Context(), ae.creds, fetch)
+	got, err := e.Client.CredFetch(t.Context(), ae.Creds, fetch)
 	require.NoError(t, err, "control fetch")
 	require.Equal(t, secret, got, "control fetch")
 }
@@ -129,31 +116,23 @@ func (e *env) send(t *testing.T, route string, creds agent.STSCreds,
 	var err error
 	switch route {
 	case wire.RouteCredStore:
-		_, err = e.client.CredStore(t.Context(), creds, tok, []byte("sk-refused"))
+		_, err = e.Client.CredStore(t.Context(), creds, tok, []byte("sk-refused"))
 	case wire.RouteCredFetch:
-		_, err = e.client.CredFetch(t.Context(), creds, tok)
+		_, err = e.Client.CredFetch(t.Context(), creds, tok)
 	case wire.RouteCredList:
-		_, err = e.client.CredList(t.Context(), creds, tok)
+		_, err = e.Client.CredList(t.Context(), creds, tok)
 	default:
 		t.Fatalf("no route %s", route)
 	}
 	return err
 }
 
-func assertRefused(t *testing.T, err error, status int, reason, code string) {
-	t.Helper()
-	r := refusalOf(t, err)
-	assert.Equal(t, status, r.Status, "status (%v)", r)
-	assert.Equal(t, reason, r.Reason, "reason (%v)", r)
-	assert.Equal(t, code, r.Code, "s3 code (%v)", r)
-}
-
 func TestCredCapChecks(t *testing.T) {
 	const svc = "openrouter"
-	self := func(e *env, ae agentEnv, op, class string) cap.Payload {
-		return workertest.Self(e.reg, ae.a, svc, op, class)
+	self := func(e *env, ae workertest.Agent, op, class string) cap.Payload {
+		return workertest.Self(e.Chain, ae.Agent, svc, op, class)
 	}
-	fetch := func(e *env, ae agentEnv) cap.Payload {
+	fetch := func(e *env, ae workertest.Agent) cap.Payload {
 		return self(e, ae, cap.OpFetch, cap.ClassCredentials)
 	}
 	otherDevice, err := evm.GenerateKey()
@@ -162,117 +141,117 @@ func TestCredCapChecks(t *testing.T) {
 	cases := []struct {
 		name  string
 		route string
-		token func(e *env, ae agentEnv) json.RawMessage
+		token func(e *env, ae workertest.Agent) json.RawMessage
 		// reason "" means the request must succeed: these rows are the positive
 		// controls of the refusals beside them.
 		reason string
 	}{
-		{"valid cap", wire.RouteCredFetch, func(e *env, ae agentEnv) json.RawMessage {
-			return e.broker.Mint(fetch(e, ae))
+		{"valid cap", wire.RouteCredFetch, func(e *env, ae workertest.Agent) json.RawMessage {
+			return e.Broker.Mint(fetch(e, ae))
 		}, ""},
 		{"service edited after signing", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				tok, err := cap.Decode(e.broker.Mint(fetch(e, ae)))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				tok, err := cap.Decode(e.Broker.Mint(fetch(e, ae)))
 				require.NoError(t, err)
 				tok.Payload.Service = "anthropic"
 				return workertest.Encode(tok)
 			}, wire.ReasonBrokerSigInvalid},
 		{"expiry edited after signing", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				tok, err := cap.Decode(e.broker.Mint(fetch(e, ae)))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				tok, err := cap.Decode(e.Broker.Mint(fetch(e, ae)))
 				require.NoError(t, err)
 				tok.Payload.ExpiresAt += 3600
 				return workertest.Encode(tok)
 			}, wire.ReasonBrokerSigInvalid},
 		{"signed by another broker", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
+			func(e *env, ae workertest.Agent) json.RawMessage {
 				return workertest.NewBroker().Mint(fetch(e, ae))
 			}, wire.ReasonBrokerSigInvalid},
 		{"signature truncated", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				tok, err := cap.Decode(e.broker.Mint(fetch(e, ae)))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				tok, err := cap.Decode(e.Broker.Mint(fetch(e, ae)))
 				require.NoError(t, err)
 				tok.BrokerSig = tok.BrokerSig[:40]
 				return workertest.Encode(tok)
 			}, wire.ReasonBrokerSigInvalid},
 		{"pop by the cap's own device", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				return e.broker.Sign(workertest.WithPop(fetch(e, ae), ae.a.Device))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				return e.Broker.Sign(workertest.WithPop(fetch(e, ae), ae.Agent.Device))
 			}, ""},
 		{"pop by another device", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				return e.broker.Sign(workertest.WithPop(fetch(e, ae), otherDevice))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				return e.Broker.Sign(workertest.WithPop(fetch(e, ae), otherDevice))
 			}, wire.ReasonCapPopInvalid},
 		{"pop over another nonce", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				tok := workertest.WithPop(fetch(e, ae), ae.a.Device)
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				tok := workertest.WithPop(fetch(e, ae), ae.Agent.Device)
 				tok.ClientNonce = cap.NewNonce()
-				return e.broker.Sign(tok)
+				return e.Broker.Sign(tok)
 			}, wire.ReasonCapPopInvalid},
 		{"pop without its timestamp", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				tok := workertest.WithPop(fetch(e, ae), ae.a.Device)
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				tok := workertest.WithPop(fetch(e, ae), ae.Agent.Device)
 				tok.ClientTS = nil
-				return e.broker.Sign(tok)
+				return e.Broker.Sign(tok)
 			}, wire.ReasonCapPopInvalid},
 		{"pop that is not a signature", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				tok := workertest.WithPop(fetch(e, ae), ae.a.Device)
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				tok := workertest.WithPop(fetch(e, ae), ae.Agent.Device)
 				tok.ClientSig = "0xdeadbeef"
-				return e.broker.Sign(tok)
+				return e.Broker.Sign(tok)
 			}, wire.ReasonCapPopInvalid},
 		{"fetch cap at store", wire.RouteCredStore,
-			func(e *env, ae agentEnv) json.RawMessage {
-				return e.broker.Mint(fetch(e, ae))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				return e.Broker.Mint(fetch(e, ae))
 			}, wire.ReasonCapOpMismatch},
 		{"store cap at fetch", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				return e.broker.Mint(self(e, ae, cap.OpStore, cap.ClassCredentials))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				return e.Broker.Mint(self(e, ae, cap.OpStore, cap.ClassCredentials))
 			}, wire.ReasonCapOpMismatch},
 		{"store cap at list", wire.RouteCredList,
-			func(e *env, ae agentEnv) json.RawMessage {
-				return e.broker.Mint(self(e, ae, cap.OpStore, cap.ClassCredentials))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				return e.Broker.Mint(self(e, ae, cap.OpStore, cap.ClassCredentials))
 			}, wire.ReasonCapOpMismatch},
 		{"memory cap at store", wire.RouteCredStore,
-			func(e *env, ae agentEnv) json.RawMessage {
-				return e.broker.Mint(self(e, ae, cap.OpStore, cap.ClassMemory))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				return e.Broker.Mint(self(e, ae, cap.OpStore, cap.ClassMemory))
 			}, wire.ReasonCapDataClassMismatch},
 		{"memory cap at fetch", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
-				return e.broker.Mint(self(e, ae, cap.OpFetch, cap.ClassMemory))
+			func(e *env, ae workertest.Agent) json.RawMessage {
+				return e.Broker.Mint(self(e, ae, cap.OpFetch, cap.ClassMemory))
 			}, wire.ReasonCapDataClassMismatch},
 		{"expired a second ago", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
+			func(e *env, ae workertest.Agent) json.RawMessage {
 				p := fetch(e, ae)
 				p.IssuedAt, p.ExpiresAt = time.Now().Unix()-301, time.Now().Unix()-1
-				return e.broker.Mint(p)
+				return e.Broker.Mint(p)
 			}, wire.ReasonCapFreshnessFailed},
 		{"issued two minutes ahead", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
+			func(e *env, ae workertest.Agent) json.RawMessage {
 				p := fetch(e, ae)
 				p.IssuedAt = time.Now().Unix() + 120
 				p.ExpiresAt = p.IssuedAt + 300
-				return e.broker.Mint(p)
+				return e.Broker.Mint(p)
 			}, wire.ReasonCapFreshnessFailed},
 		{"issued half a minute ahead, within the skew", wire.RouteCredFetch,
-			func(e *env, ae agentEnv) json.RawMessage {
+			func(e *env, ae workertest.Agent) json.RawMessage {
 				p := fetch(e, ae)
 				p.IssuedAt = time.Now().Unix() + 30
-				return e.broker.Mint(p)
+				return e.Broker.Mint(p)
 			}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, shared)
-			ae := e.newAgent(t, "alice")
+			ae := e.NewAgent(t, "alice")
 			e.control(t, ae, svc)
 
-			err := e.send(t, tc.route, ae.creds, tc.token(e, ae))
+			err := e.send(t, tc.route, ae.Creds, tc.token(e, ae))
 			if tc.reason == "" {
 				require.NoError(t, err)
 				return
 			}
-			assertRefused(t, err, http.StatusForbidden, tc.reason, "")
+			workertest.AssertRefused(t, err, http.StatusForbidden, tc.reason, "")
 		})
 	}
 }
@@ -283,60 +262,60 @@ func TestCredChainChecks(t *testing.T) {
 		name string
 		// setup returns the identity to send as (its credentials are used) and the
 		// cap; it may change the chain after the control ran.
-		setup  func(t *testing.T, e *env, ae agentEnv) (agent.STSCreds, json.RawMessage)
+		setup  func(t *testing.T, e *env, ae workertest.Agent) (agent.STSCreds, json.RawMessage)
 		reason string
 	}{
-		{"unknown device", func(t *testing.T, e *env, ae agentEnv) (agent.STSCreds,
+		{"unknown device", func(t *testing.T, e *env, ae workertest.Agent) (agent.STSCreds,
 			json.RawMessage) {
-			ghost := workertest.NewUnregistered(ae.m, "ghost")
-			return e.vaultCreds(t, ghost.Omni), e.broker.Mint(workertest.Self(e.reg,
+			ghost := workertest.NewUnregistered(ae.Master, "ghost")
+			return e.Creds(t, ghost.Omni), e.Broker.Mint(workertest.Self(e.Chain,
 				ghost, svc, cap.OpFetch, cap.ClassCredentials))
 		}, wire.ReasonDeviceInactive},
-		{"revoked device", func(t *testing.T, e *env, ae agentEnv) (agent.STSCreds,
+		{"revoked device", func(t *testing.T, e *env, ae workertest.Agent) (agent.STSCreds,
 			json.RawMessage) {
-			tok := e.broker.Mint(workertest.Self(e.reg, ae.a, svc, cap.OpFetch,
+			tok := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, svc, cap.OpFetch,
 				cap.ClassCredentials))
-			require.NoError(t, e.reg.Revoke(ae.a.DeviceKeyHash()))
-			return ae.creds, tok
+			require.NoError(t, e.Chain.Revoke(ae.Agent.DeviceKeyHash()))
+			return ae.Creds, tok
 		}, wire.ReasonDeviceInactive},
-		{"device bound to another agent", func(t *testing.T, e *env, ae agentEnv) (
+		{"device bound to another agent", func(t *testing.T, e *env, ae workertest.Agent) (
 			agent.STSCreds, json.RawMessage) {
-			bob := workertest.NewAgent(e.reg, ae.m, "bob")
+			bob := workertest.NewAgent(e.Chain, ae.Master, "bob")
 			// Bob's self cap, but signed for alice's device.
-			p := workertest.Payload(e.reg, ae.a, bob.Omni, bob.Omni, svc, cap.OpFetch,
+			p := workertest.Payload(e.Chain, ae.Agent, bob.Omni, bob.Omni, svc, cap.OpFetch,
 				cap.ClassCredentials, time.Now())
-			return e.vaultCreds(t, bob.Omni), e.broker.Mint(p)
+			return e.Creds(t, bob.Omni), e.Broker.Mint(p)
 		}, wire.ReasonDeviceBindingMismatch},
-		{"device without the cap-mint role", func(t *testing.T, e *env, ae agentEnv) (
+		{"device without the cap-mint role", func(t *testing.T, e *env, ae workertest.Agent) (
 			agent.STSCreds, json.RawMessage) {
-			workertest.Register(e.reg, ae.a)
-			return ae.creds, e.broker.Mint(workertest.Self(e.reg, ae.a, svc, cap.OpFetch,
+			workertest.Register(e.Chain, ae.Agent)
+			return ae.Creds, e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, svc, cap.OpFetch,
 				cap.ClassCredentials))
 		}, wire.ReasonDeviceRoleMissing},
-		{"delegated service outside the scope", func(t *testing.T, e *env, ae agentEnv) (
+		{"delegated service outside the scope", func(t *testing.T, e *env, ae workertest.Agent) (
 			agent.STSCreds, json.RawMessage) {
-			e.reg.Grant(ae.a.Omni, "anthropic")
-			p := workertest.Payload(e.reg, ae.a, ae.m.Omni, ae.a.Omni, svc, cap.OpFetch,
-				cap.ClassCredentials, time.Now())
-			return e.vaultCreds(t, ae.m.Omni), e.broker.Mint(p)
+			e.Chain.Grant(ae.Agent.Omni, "anthropic")
+			p := workertest.Payload(e.Chain, ae.Agent, ae.Master.Omni, ae.Agent.Omni, svc,
+				cap.OpFetch, cap.ClassCredentials, time.Now())
+			return e.Creds(t, ae.Master.Omni), e.Broker.Mint(p)
 		}, wire.ReasonServiceNotInScope},
-		{"k3 epoch moved on", func(t *testing.T, e *env, ae agentEnv) (agent.STSCreds,
+		{"k3 epoch moved on", func(t *testing.T, e *env, ae workertest.Agent) (agent.STSCreds,
 			json.RawMessage) {
-			tok := e.broker.Mint(workertest.Self(e.reg, ae.a, svc, cap.OpFetch,
+			tok := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, svc, cap.OpFetch,
 				cap.ClassCredentials))
-			e.reg.BumpEpoch()
-			return ae.creds, tok
+			e.Chain.BumpEpoch()
+			return ae.Creds, tok
 		}, wire.ReasonK3EpochMismatch},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, shared)
-			ae := e.newAgent(t, "alice")
+			ae := e.NewAgent(t, "alice")
 			e.control(t, ae, svc)
 
 			creds, tok := tc.setup(t, e, ae)
 			err := e.send(t, wire.RouteCredFetch, creds, tok)
-			assertRefused(t, err, http.StatusForbidden, tc.reason, "")
+			workertest.AssertRefused(t, err, http.StatusForbidden, tc.reason, "")
 		})
 	}
 }
@@ -346,137 +325,139 @@ func TestCredChainChecks(t *testing.T) {
 // with the caller's credentials, so only operator credentials can make it.
 func TestCredDelegatedFetch(t *testing.T) {
 	e := newEnv(t, shared)
-	m := workertest.NewMaster(e.reg)
-	a := workertest.NewAgent(e.reg, m, "alice")
-	masterCreds := e.vaultCreds(t, m.Omni)
-	agentCreds := e.vaultCreds(t, a.Omni)
+	m := workertest.NewMaster(e.Chain)
+	a := workertest.NewAgent(e.Chain, m, "alice")
+	masterCreds := e.Creds(t, m.Omni)
+	agentCreds := e.Creds(t, a.Omni)
 	secret := []byte("sk-master-vaulted")
 
-	store := e.broker.Mint(workertest.Self(e.reg, m, "openrouter", cap.OpStore,
+	store := e.Broker.Mint(workertest.Self(e.Chain, m, "openrouter", cap.OpStore,
 		cap.ClassCredentials))
-	_, err := e.client.CredStore(t.Context(), masterCreds, store, secret)
+	_, err := e.Client.CredStore(t.Context(), masterCreds, store, secret)
 	require.NoError(t, err)
 	delegated := func() json.RawMessage {
-		return e.broker.Mint(workertest.Payload(e.reg, a, m.Omni, a.Omni, "openrouter",
+		return e.Broker.Mint(workertest.Payload(e.Chain, a, m.Omni, a.Omni, "openrouter",
 			cap.OpFetch, cap.ClassCredentials, time.Now()))
 	}
 
-	_, err = e.client.CredFetch(t.Context(), masterCreds, delegated())
-	assertRefused(t, err, http.StatusForbidden, wire.ReasonServiceNotInScope, "")
+	_, err = e.Client.CredFetch(t.Context(), masterCreds, delegated())
+	workertest.AssertRefused(t, err, http.StatusForbidden, wire.ReasonServiceNotInScope, "")
 
-	e.reg.Grant(a.Omni, "openrouter")
-	got, err := e.client.CredFetch(t.Context(), masterCreds, delegated())
+	e.Chain.Grant(a.Omni, "openrouter")
+	got, err := e.Client.CredFetch(t.Context(), masterCreds, delegated())
 	require.NoError(t, err, "granted delegated fetch")
 	assert.Equal(t, secret, got)
 
 	// The agent's own credentials do not reach the master's vault.
-	_, err = e.client.CredFetch(t.Context(), agentCreds, delegated())
-	assertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Get, "AccessDenied")
+	_, err = e.Client.CredFetch(t.Context(), agentCreds, delegated())
+	workertest.AssertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Get, "AccessDenied")
 }
 
 func TestCredStoreNotMasterSelf(t *testing.T) {
 	e := newEnv(t, shared)
-	ae := e.newAgent(t, "alice")
+	ae := e.NewAgent(t, "alice")
 	e.control(t, ae, "anthropic")
-	e.reg.Grant(ae.a.Omni, "openrouter")
+	e.Chain.Grant(ae.Agent.Omni, "openrouter")
 
-	p := workertest.Payload(e.reg, ae.a, ae.m.Omni, ae.a.Omni, "openrouter", cap.OpStore,
-		cap.ClassCredentials, time.Now())
-	for _, creds := range []agent.STSCreds{ae.creds, e.vaultCreds(t, ae.m.Omni)} {
-		err := e.send(t, wire.RouteCredStore, creds, e.broker.Mint(p))
-		assertRefused(t, err, http.StatusForbidden, wire.ReasonCredStoreNotMasterSelf, "")
+	p := workertest.Payload(e.Chain, ae.Agent, ae.Master.Omni, ae.Agent.Omni, "openrouter",
+		cap.OpStore, cap.ClassCredentials, time.Now())
+	for _, creds := range []agent.STSCreds{ae.Creds, e.Creds(t, ae.Master.Omni)} {
+		err := e.send(t, wire.RouteCredStore, creds, e.Broker.Mint(p))
+		workertest.AssertRefused(t, err, http.StatusForbidden,
+			wire.ReasonCredStoreNotMasterSelf, "")
 	}
-	assert.Nil(t, e.raw(t, e.srv.VaultBucket, credworker.Key(ae.a.Omni, "openrouter")))
-	assert.Nil(t, e.raw(t, e.srv.VaultBucket, credworker.Key(ae.m.Omni, "openrouter")))
+	assert.Nil(t, e.Raw(t, credworker.Key(ae.Agent.Omni, "openrouter")))
+	assert.Nil(t, e.Raw(t, credworker.Key(ae.Master.Omni, "openrouter")))
 }
 
 func TestCredList(t *testing.T) {
 	e := newEnv(t, shared)
-	ae := e.newAgent(t, "alice")
+	ae := e.NewAgent(t, "alice")
 	list := func() json.RawMessage {
-		return e.broker.Mint(workertest.Self(e.reg, ae.a, "openrouter", cap.OpFetch,
+		return e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, "openrouter", cap.OpFetch,
 			cap.ClassCredentials))
 	}
 
-	services, err := e.client.CredList(t.Context(), ae.creds, list())
+	services, err := e.Client.CredList(t.Context(), ae.Creds, list())
 	require.NoError(t, err)
 	assert.Equal(t, []string{}, services, "an empty vault lists as [], not null")
 
 	for _, svc := range []string{"openrouter", "anthropic", "gmail-app"} {
 		e.control(t, ae, svc)
 	}
-	services, err = e.client.CredList(t.Context(), ae.creds, list())
+	services, err = e.Client.CredList(t.Context(), ae.Creds, list())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"anthropic", "gmail-app", "openrouter"}, services)
 
-	e.reg.Grant(ae.a.Omni, "openrouter")
-	delegated := e.broker.Mint(workertest.Payload(e.reg, ae.a, ae.m.Omni, ae.a.Omni,
+	e.Chain.Grant(ae.Agent.Omni, "openrouter")
+	delegated := e.Broker.Mint(workertest.Payload(e.Chain, ae.Agent, ae.Master.Omni, ae.Agent.Omni,
 		"openrouter", cap.OpFetch, cap.ClassCredentials, time.Now()))
-	_, err = e.client.CredList(t.Context(), e.vaultCreds(t, ae.m.Omni), delegated)
-	assertRefused(t, err, http.StatusForbidden, wire.ReasonListNotMasterSelf, "")
+	_, err = e.Client.CredList(t.Context(), e.Creds(t, ae.Master.Omni), delegated)
+	workertest.AssertRefused(t, err, http.StatusForbidden, wire.ReasonListNotMasterSelf, "")
 }
 
 func TestCredPlaintextB64Decode(t *testing.T) {
 	e := newEnv(t, shared)
-	ae := e.newAgent(t, "alice")
+	ae := e.NewAgent(t, "alice")
 	e.control(t, ae, "anthropic")
 
-	tok := e.broker.Mint(workertest.Self(e.reg, ae.a, "openrouter", cap.OpStore,
+	tok := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, "openrouter", cap.OpStore,
 		cap.ClassCredentials))
 	// Not base64, missing padding, excess padding, padding in the middle.
 	for _, bad := range []string{"not base64!", "c2stc2VjcmV0Cg", "c2stc2VjcmV0==",
 		"c2s=c2VjcmV0"} {
 		body, err := json.Marshal(wire.StoreRequest{Cap: tok, PlaintextB64: bad})
 		require.NoError(t, err)
-		resp, raw := post(t, e.url, wire.RouteCredStore, ae.creds, body)
+		resp, raw := workertest.Post(t, e.URL+wire.RouteCredStore,
+			workertest.CredsHeader(ae.Creds), body)
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%q", bad)
 		assert.Contains(t, string(raw), `"reason":"plaintext_b64_decode"`, "%q", bad)
 	}
-	assert.Nil(t, e.raw(t, e.srv.VaultBucket, credworker.Key(ae.a.Omni, "openrouter")))
+	assert.Nil(t, e.Raw(t, credworker.Key(ae.Agent.Omni, "openrouter")))
 }
 
 func TestCredFetchMissing(t *testing.T) {
 	e := newEnv(t, shared)
-	ae := e.newAgent(t, "alice")
+	ae := e.NewAgent(t, "alice")
 	e.control(t, ae, "openrouter")
 
-	tok := e.broker.Mint(workertest.Self(e.reg, ae.a, "never-stored", cap.OpFetch,
+	tok := e.Broker.Mint(workertest.Self(e.Chain, ae.Agent, "never-stored", cap.OpFetch,
 		cap.ClassCredentials))
-	_, err := e.client.CredFetch(t.Context(), ae.creds, tok)
-	assertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Get, "NoSuchKey")
+	_, err := e.Client.CredFetch(t.Context(), ae.Creds, tok)
+	workertest.AssertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Get, "NoSuchKey")
 }
 
 // TestCredStolenCap: agent A holds caps minted for B but only its own credentials. The
 // worker obeys the caps, and IAM refuses the S3 calls; B's object stays as it was.
 func TestCredStolenCap(t *testing.T) {
 	e := newEnv(t, shared)
-	alice := e.newAgent(t, "alice")
-	bob := e.newAgent(t, "bob")
+	alice := e.NewAgent(t, "alice")
+	bob := e.NewAgent(t, "bob")
 	e.control(t, alice, "openrouter")
 
 	bobSecret := []byte("sk-bob-only")
-	_, err := e.client.CredStore(t.Context(), bob.creds, e.broker.Mint(workertest.Self(
-		e.reg, bob.a, "openrouter", cap.OpStore, cap.ClassCredentials)), bobSecret)
+	_, err := e.Client.CredStore(t.Context(), bob.Creds, e.Broker.Mint(workertest.Self(
+		e.Chain, bob.Agent, "openrouter", cap.OpStore, cap.ClassCredentials)), bobSecret)
 	require.NoError(t, err)
-	key := credworker.Key(bob.a.Omni, "openrouter")
-	before := e.raw(t, e.srv.VaultBucket, key)
+	key := credworker.Key(bob.Agent.Omni, "openrouter")
+	before := e.Raw(t, key)
 	require.NotNil(t, before)
 
-	stolenStore := e.broker.Mint(workertest.Self(e.reg, bob.a, "openrouter", cap.OpStore,
+	stolenStore := e.Broker.Mint(workertest.Self(e.Chain, bob.Agent, "openrouter", cap.OpStore,
 		cap.ClassCredentials))
-	_, err = e.client.CredStore(t.Context(), alice.creds, stolenStore, []byte("sk-evil"))
-	assertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Put, "AccessDenied")
+	_, err = e.Client.CredStore(t.Context(), alice.Creds, stolenStore, []byte("sk-evil"))
+	workertest.AssertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Put, "AccessDenied")
 
-	stolenFetch := e.broker.Mint(workertest.Self(e.reg, bob.a, "openrouter", cap.OpFetch,
+	stolenFetch := e.Broker.Mint(workertest.Self(e.Chain, bob.Agent, "openrouter", cap.OpFetch,
 		cap.ClassCredentials))
-	_, err = e.client.CredFetch(t.Context(), alice.creds, stolenFetch)
-	assertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Get, "AccessDenied")
+	_, err = e.Client.CredFetch(t.Context(), alice.Creds, stolenFetch)
+	workertest.AssertRefused(t, err, http.StatusBadGateway, wire.ReasonS3Get, "AccessDenied")
 
-	_, err = e.client.CredList(t.Context(), alice.creds, stolenFetch)
-	assertRefused(t, err, http.StatusBadGateway, wire.ReasonS3List, "AccessDenied")
+	_, err = e.Client.CredList(t.Context(), alice.Creds, stolenFetch)
+	workertest.AssertRefused(t, err, http.StatusBadGateway, wire.ReasonS3List, "AccessDenied")
 
-	assert.Equal(t, before, e.raw(t, e.srv.VaultBucket, key), "bob's object changed")
-	got, err := e.client.CredFetch(t.Context(), bob.creds, stolenFetch)
+	assert.Equal(t, before, e.Raw(t, key), "bob's object changed")
+	got, err := e.Client.CredFetch(t.Context(), bob.Creds, stolenFetch)
 	require.NoError(t, err)
 	assert.Equal(t, bobSecret, got)
 }
@@ -485,27 +466,27 @@ func TestCredStolenCap(t *testing.T) {
 // (here by root, past IAM) to another agent's key or another service does not open.
 func TestCredEnvelopeBoundToOwner(t *testing.T) {
 	e := newEnv(t, shared)
-	alice := e.newAgent(t, "alice")
-	bob := e.newAgent(t, "bob")
+	alice := e.NewAgent(t, "alice")
+	bob := e.NewAgent(t, "bob")
 	e.control(t, bob, "openrouter")
 	e.control(t, alice, "openrouter")
 
-	bobEnv := e.raw(t, e.srv.VaultBucket, credworker.Key(bob.a.Omni, "openrouter"))
+	bobEnv := e.Raw(t, credworker.Key(bob.Agent.Omni, "openrouter"))
 	for _, target := range []struct {
 		key, service string
 	}{
-		{credworker.Key(alice.a.Omni, "openrouter"), "openrouter"},
-		{credworker.Key(bob.a.Omni, "anthropic"), "anthropic"},
+		{credworker.Key(alice.Agent.Omni, "openrouter"), "openrouter"},
+		{credworker.Key(bob.Agent.Omni, "anthropic"), "anthropic"},
 	} {
-		_, err := e.root.PutObject(t.Context(), e.srv.VaultBucket, target.key,
+		_, err := e.Root.PutObject(t.Context(), e.Bucket, target.key,
 			bytes.NewReader(bobEnv), int64(len(bobEnv)), minio.PutObjectOptions{})
 		require.NoError(t, err)
 	}
 
-	_, err := e.client.CredFetch(t.Context(), alice.creds, e.broker.Mint(workertest.Self(
-		e.reg, alice.a, "openrouter", cap.OpFetch, cap.ClassCredentials)))
-	assertRefused(t, err, http.StatusInternalServerError, wire.ReasonEnvelopeDecrypt, "")
-	_, err = e.client.CredFetch(t.Context(), bob.creds, e.broker.Mint(workertest.Self(
-		e.reg, bob.a, "anthropic", cap.OpFetch, cap.ClassCredentials)))
-	assertRefused(t, err, http.StatusInternalServerError, wire.ReasonEnvelopeDecrypt, "")
+	_, err := e.Client.CredFetch(t.Context(), alice.Creds, e.Broker.Mint(workertest.Self(
+		e.Chain, alice.Agent, "openrouter", cap.OpFetch, cap.ClassCredentials)))
+	workertest.AssertRefused(t, err, http.StatusInternalServerError, wire.ReasonEnvelopeDecrypt, "")
+	_, err = e.Client.CredFetch(t.Context(), bob.Creds, e.Broker.Mint(workertest.Self(
+		e.Chain, bob.Agent, "anthropic", cap.OpFetch, cap.ClassCredentials)))
+	workertest.AssertRefused(t, err, http.StatusInternalServerError, wire.ReasonEnvelopeDecrypt, "")
 }

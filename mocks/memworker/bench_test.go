@@ -15,7 +15,7 @@ import (
 // in hand: what step 12 costs once the agent is set up. p50-ns is the median iteration.
 func BenchmarkMemoryRoundtrip(b *testing.B) {
 	e := newEnv(b, shared)
-	ae := e.newAgent(b, "bench")
+	ae := e.NewAgent(b, "bench")
 	content := make([]byte, 1024)
 	if _, err := rand.Read(content); err != nil {
 		b.Fatal(err)
@@ -27,10 +27,10 @@ func BenchmarkMemoryRoundtrip(b *testing.B) {
 	b.SetBytes(int64(len(content)))
 	for b.Loop() {
 		began := time.Now()
-		if _, err := e.client.MemoryPut(ctx, ae.creds, put, content); err != nil {
+		if _, err := e.Client.MemoryPut(ctx, ae.Creds, put, content); err != nil {
 			b.Fatal(err)
 		}
-		got, err := e.client.MemoryGet(ctx, ae.creds, get)
+		got, err := e.Client.MemoryGet(ctx, ae.Creds, get)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,23 +1,14 @@
 package worker_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentkeys/harness/agent"
@@ -29,7 +20,6 @@ import (
 	"github.com/agentkeys/harness/mocks/worker/workertest"
 	"github.com/agentkeys/harness/protocol/cap"
 	"github.com/agentkeys/harness/protocol/envelope"
-	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/policy"
 	"github.com/agentkeys/harness/protocol/wire"
 )
@@ -38,20 +28,7 @@ import (
 var shared *minioserver.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	srv, err := minioserver.Start(ctx, minioserver.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker tests:", err)
-		return 1
-	}
-	defer srv.Close()
-	shared = srv
-	return m.Run()
+	os.Exit(workertest.RunWithMinIO(m, &shared))
 }
 
 // route is one POST route of either worker, with what its caps carry.
@@ -93,7 +70,7 @@ func newStack(t testing.TB, srv *minioserver.Server, adjust ...func(*worker.Conf
 	s := &stack{srv: srv, reg: chain.NewMemory(), broker: workertest.NewBroker()}
 	config := func(bucket string) worker.Config {
 		cfg := worker.Config{Endpoint: srv.Endpoint, Bucket: bucket, KEK: envelope.NewKEK(),
-			BrokerKey: s.broker.Public(), Chain: s.reg, Logger: testLogger(t)}
+			BrokerKey: s.broker.Public(), Chain: s.reg, Logger: workertest.Logger(t)}
 		for _, f := range adjust {
 			f(&cfg)
 		}
@@ -111,8 +88,8 @@ func newStack(t testing.TB, srv *minioserver.Server, adjust ...func(*worker.Conf
 
 	m := workertest.NewMaster(s.reg)
 	s.alice = workertest.NewAgent(s.reg, m, "alice")
-	s.vault = assumeRole(t, srv, policy.Vault, srv.VaultBucket, s.alice.Omni)
-	s.memory = assumeRole(t, srv, policy.Memory, srv.MemoryBucket, s.alice.Omni)
+	s.vault = workertest.AssumeRole(t, srv, policy.Vault, s.alice.Omni)
+	s.memory = workertest.AssumeRole(t, srv, policy.Memory, s.alice.Omni)
 	return s
 }
 
@@ -150,15 +127,7 @@ func (s *stack) headers(rt route) http.Header {
 	if rt.cred() {
 		c = s.vault
 	}
-	return credsHeader(c)
-}
-
-func credsHeader(c agent.STSCreds) http.Header {
-	h := http.Header{}
-	h.Set(wire.HeaderAccessKeyID, c.AccessKeyID)
-	h.Set(wire.HeaderSecretAccessKey, c.SecretAccessKey)
-	h.Set(wire.HeaderSessionToken, c.SessionToken)
-	return h
+	return workertest.CredsHeader(c)
 }
 
 // payload is alice's valid self cap payload for rt.
@@ -186,62 +155,5 @@ func (s *stack) validBody(rt route) []byte { return body(rt, s.broker.Mint(s.pay
 func (s *stack) post(t testing.TB, rt route, header http.Header, raw []byte) (*http.Response,
 	[]byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url(rt),
-		bytes.NewReader(raw))
-	require.NoError(t, err)
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, got
-}
-
-func assumeRole(t testing.TB, srv *minioserver.Server, role policy.Role, bucket string,
-	id omni.Omni) agent.STSCreds {
-	t.Helper()
-	doc, err := policy.Build(role, bucket, id)
-	require.NoError(t, err)
-	client := sts.New(sts.Options{
-		Region:       wire.Region,
-		BaseEndpoint: aws.String(srv.Endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(srv.RootUser,
-			srv.RootPassword, ""),
-	})
-	out, err := client.AssumeRole(t.Context(), &sts.AssumeRoleInput{
-		RoleArn:         aws.String("arn:aws:iam::000000000000:role/agentkeys-" + string(role)),
-		RoleSessionName: aws.String("worker-test"),
-		Policy:          aws.String(string(doc)),
-		DurationSeconds: aws.Int32(3600),
-	})
-	require.NoError(t, err, "minio assume role")
-	return agent.STSCreds{
-		AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
-		SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
-		SessionToken:    aws.ToString(out.Credentials.SessionToken),
-		Expiration:      aws.ToTime(out.Credentials.Expiration),
-	}
-}
-
-// testLogger routes the workers' lines to t.Log, so only a failing test shows them.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tbWriter{t}, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}
-
-type tbWriter struct{ tb testing.TB }
-
-func (w tbWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
+	return workertest.Post(t, s.url(rt), header, raw)
 }
