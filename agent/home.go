@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/agentkeys/harness/protocol/evm"
+	"github.com/agentkeys/harness/protocol/omni"
 )
 
 // Files under the agent's HOME. The key never leaves its file except as signatures; the
@@ -130,4 +131,71 @@ func readPrivate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s has mode %#o; want it readable by its owner only", path, perm)
 	}
 	return os.ReadFile(path)
+}
+
+// KeyPath is where the device key lives: AGENTKEYS_DEVICE_KEY_FILE, else
+// ~/.agentkeys/agent-device.key.
+func KeyPath() (string, error) { return pathFrom(EnvKeyFile, DefaultKeyFile) }
+
+// SessionPath is where the session lives: AGENTKEYS_SESSION_FILE, else
+// ~/.agentkeys/session.json.
+func SessionPath() (string, error) { return pathFrom(EnvSessionFile, DefaultSessionFile) }
+
+// PairingPath is where a pending pairing request is kept, beside the session.
+func PairingPath() (string, error) {
+	p, err := SessionPath()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), filepath.Base(DefaultPairingFile)), nil
+}
+
+func pathFrom(env, def string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		return p, nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home: %w", err)
+	}
+	return filepath.Join(h, def), nil
+}
+
+// LoadSession reads the session that pairing left.
+func LoadSession() (Session, error) {
+	sp, err := SessionPath()
+	if err != nil {
+		return Session{}, err
+	}
+	var s Session
+	if err := LoadJSON(sp, &s); err != nil {
+		return Session{}, fmt.Errorf("%w: %v", ErrNotPaired, err)
+	}
+	return s, nil
+}
+
+// LoadClient is the paired agent as its sandbox holds it: the endpoints from the
+// environment, the key from its file and the session beside it.
+func LoadClient() (*Client, error) {
+	kp, err := KeyPath()
+	if err != nil {
+		return nil, err
+	}
+	k, err := LoadKey(kp)
+	if err != nil {
+		return nil, err
+	}
+	e, err := EndpointsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	s, err := LoadSession()
+	if err != nil {
+		return nil, err
+	}
+	o, err := omni.ParseBare(omni.Normalize(s.Omni))
+	if err != nil {
+		return nil, fmt.Errorf("session file: child_omni: %w", err)
+	}
+	return &Client{Endpoints: e, Key: k, Session: s.JWT, Omni: o}, nil
 }

@@ -95,3 +95,10 @@ func workerHeaders(creds STSCreds) http.Header {
 	}
 	return h
 }
+
+// Post sends any body to a worker route with creds, for callers that must send what the
+// typed methods would not (an extra field, say) to show how the worker answers it.
+func (w *Worker) Post(ctx context.Context, creds STSCreds, route string, body, out any) error {
+	return call(ctx, w.HTTP, "worker "+route, http.MethodPost, w.url(route),
+		workerHeaders(creds), body, out)
+}

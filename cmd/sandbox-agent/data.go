@@ -168,3 +168,32 @@ func (c *cli) credList(args []string) error {
 	}
 	return nil
 }
+
+// capMint mints a cap with the agent's own session and prints the token. The agent is
+// operator and actor unless told otherwise; the broker decides what it may mint.
+func (c *cli) capMint(args []string) error {
+	fs := flag.NewFlagSet("cap mint", flag.ContinueOnError)
+	route := fs.String("route", "", "cred-store, cred-fetch, memory-put or memory-get")
+	svc := fs.String("service", "", "the service the cap names")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path := "/v1/cap/" + *route
+	if _, ok := wire.CapRouteByPath(path); !ok {
+		return usagef("--route %q: want cred-store, cred-fetch, memory-put or memory-get",
+			*route)
+	}
+	if *svc == "" {
+		return usagef("--service is required")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	token, err := cl.MintCap(c.ctx, path, cl.Omni, cl.Omni, *svc)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", token)
+	return err
+}

@@ -11,6 +11,7 @@
 //	sandbox-agent cred store --service S (--content C | --stdin)
 //	sandbox-agent cred fetch --service S
 //	sandbox-agent cred list
+//	sandbox-agent cap mint --route R --service S
 //
 // Endpoints and role ARNs come from AGENTKEYS_* variables. The key lives in
 // ~/.agentkeys/agent-device.key (AGENTKEYS_DEVICE_KEY_FILE), the session beside it.

@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/agentkeys/harness/agent"
-	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/refusal"
 	"github.com/agentkeys/harness/protocol/wire"
 )
@@ -66,14 +64,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func (c *cli) dispatch(args []string) error {
 	if len(args) == 0 {
-		return usagef("no command; want keygen, pair, whoami, memory or cred")
+		return usagef("no command; want keygen, pair, whoami, memory, cred or cap")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "keygen":
 		return c.keygen(rest)
 	case "whoami":
 		return c.whoami(rest)
-	case "pair", "memory", "cred":
+	case "pair", "memory", "cred", "cap":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand", cmd)
 		}
@@ -93,6 +91,8 @@ func (c *cli) dispatch(args []string) error {
 			return c.credFetch(rest)
 		case "cred list":
 			return c.credList(rest)
+		case "cap mint":
+			return c.capMint(rest)
 		}
 		return usagef("unknown command %q", cmd+" "+sub)
 	}
@@ -118,44 +118,11 @@ func (c *cli) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func home() (string, error) {
-	h, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find home: %w", err)
-	}
-	return h, nil
-}
-
-func pathFrom(env, def string) (string, error) {
-	if p := os.Getenv(env); p != "" {
-		return p, nil
-	}
-	h, err := home()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(h, def), nil
-}
-
-func keyPath() (string, error) { return pathFrom(agent.EnvKeyFile, agent.DefaultKeyFile) }
-func sessionPath() (string, error) {
-	return pathFrom(agent.EnvSessionFile, agent.DefaultSessionFile)
-}
-
-// pairingPath sits beside the session file, wherever that is.
-func pairingPath() (string, error) {
-	p, err := sessionPath()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(filepath.Dir(p), filepath.Base(agent.DefaultPairingFile)), nil
-}
-
 func (c *cli) keygen(args []string) error {
 	if err := parse(flag.NewFlagSet("keygen", flag.ContinueOnError), args); err != nil {
 		return err
 	}
-	p, err := keyPath()
+	p, err := agent.KeyPath()
 	if err != nil {
 		return err
 	}
@@ -181,7 +148,7 @@ func (c *cli) pairRequest(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := pairingPath()
+	p, err := agent.PairingPath()
 	if err != nil {
 		return err
 	}
@@ -202,7 +169,7 @@ func (c *cli) pairPoll(args []string) error {
 	if err != nil {
 		return err
 	}
-	pp, err := pairingPath()
+	pp, err := agent.PairingPath()
 	if err != nil {
 		return err
 	}
@@ -219,7 +186,7 @@ func (c *cli) pairPoll(args []string) error {
 			return err
 		}
 		if ans.Status == wire.PairingClaimed {
-			sp, err := sessionPath()
+			sp, err := agent.SessionPath()
 			if err != nil {
 				return err
 			}
@@ -243,7 +210,7 @@ func (c *cli) whoami(args []string) error {
 	if err := parse(flag.NewFlagSet("whoami", flag.ContinueOnError), args); err != nil {
 		return err
 	}
-	kp, err := keyPath()
+	kp, err := agent.KeyPath()
 	if err != nil {
 		return err
 	}
@@ -257,7 +224,7 @@ func (c *cli) whoami(args []string) error {
 	}
 	out := map[string]string{"address": k.Address(), "device_key_hash": k.DeviceKeyHash(),
 		"key_file": kp, "key_file_mode": fmt.Sprintf("%04o", fi.Mode().Perm())}
-	if s, err := loadSession(); err == nil {
+	if s, err := agent.LoadSession(); err == nil {
 		out["omni"] = s.Omni
 		out["derivation_path"] = s.DerivationPath
 	}
@@ -265,7 +232,7 @@ func (c *cli) whoami(args []string) error {
 }
 
 func (c *cli) keyAndEndpoints() (*agentKey, agent.Endpoints, error) {
-	kp, err := keyPath()
+	kp, err := agent.KeyPath()
 	if err != nil {
 		return nil, agent.Endpoints{}, err
 	}
@@ -280,31 +247,5 @@ func (c *cli) keyAndEndpoints() (*agentKey, agent.Endpoints, error) {
 	return k, e, nil
 }
 
-func loadSession() (agent.Session, error) {
-	sp, err := sessionPath()
-	if err != nil {
-		return agent.Session{}, err
-	}
-	var s agent.Session
-	if err := agent.LoadJSON(sp, &s); err != nil {
-		return agent.Session{}, fmt.Errorf("%w: %v", agent.ErrNotPaired, err)
-	}
-	return s, nil
-}
-
 // client is the paired agent: key, session and endpoints.
-func (c *cli) client() (*agent.Client, error) {
-	k, e, err := c.keyAndEndpoints()
-	if err != nil {
-		return nil, err
-	}
-	s, err := loadSession()
-	if err != nil {
-		return nil, err
-	}
-	o, err := omni.ParseBare(omni.Normalize(s.Omni))
-	if err != nil {
-		return nil, fmt.Errorf("session file: child_omni: %w", err)
-	}
-	return &agent.Client{Endpoints: e, Key: k, Session: s.JWT, Omni: o}, nil
-}
+func (c *cli) client() (*agent.Client, error) { return agent.LoadClient() }

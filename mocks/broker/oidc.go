@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/agentkeys/harness/mocks/chain"
 	"github.com/agentkeys/harness/mocks/reply"
 	"github.com/agentkeys/harness/protocol/evm"
 	"github.com/agentkeys/harness/protocol/wire"
@@ -48,7 +49,8 @@ func (b *Broker) mintOIDC(w http.ResponseWriter, r *http.Request) {
 		subject = s.omni.String()
 	}
 
-	now := b.now()
+	now := b.now().Add(-time.Duration(b.chain.TakeBackdate(s.omni, chain.BackdateOIDC)) *
+		time.Second)
 	actor := s.omni.String()
 	claims := &oidcClaims{wire.OIDCClaims{
 		Issuer:     b.issuerFor(r),

@@ -20,7 +20,17 @@ const (
 	RouteRevoke   = "/v1/chain/revoke"
 	RouteGrant    = "/v1/chain/scope"
 	RouteEpoch    = "/v1/chain/epoch"
+	RouteBackdate = "/v1/chain/backdate"
 )
+
+// BackdateRequest is the body of RouteBackdate: date the next Caps caps and JWTs OIDC
+// JWTs minted by Omni's sessions Seconds in the past.
+type BackdateRequest struct {
+	Omni    string `json:"omni"`
+	Seconds int64  `json:"seconds"`
+	Caps    int    `json:"caps"`
+	JWTs    int    `json:"jwts"`
+}
 
 // RegisterRequest is the body of RouteRegister.
 type RegisterRequest struct {
@@ -96,6 +106,21 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		m.Grant(actor, req.Services...)
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+	mux.HandleFunc("POST "+RouteBackdate, func(w http.ResponseWriter, r *http.Request) {
+		var req BackdateRequest
+		if err := reply.Decode(w, r, &req); err != nil {
+			reply.DecodeError(w, err, reply.ReasonInvalidInput)
+			return
+		}
+		o, err := omni.ParsePrefixed(req.Omni)
+		if err != nil || req.Seconds <= 0 || req.Caps < 0 || req.JWTs < 0 {
+			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput,
+				"want omni 0x + 64 hex, seconds > 0, caps and jwts >= 0", nil)
+			return
+		}
+		m.Backdate(o, req.Seconds, req.Caps, req.JWTs)
+		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
 	mux.HandleFunc("POST "+RouteEpoch, func(w http.ResponseWriter, r *http.Request) {
 		reply.JSON(w, http.StatusOK, EpochAnswer{K3Epoch: m.BumpEpoch()})
 	})
@@ -136,6 +161,12 @@ func (a *Admin) Revoke(ctx context.Context, deviceKeyHash string) error {
 func (a *Admin) Grant(ctx context.Context, actor omni.Omni, services ...string) error {
 	return a.post(ctx, RouteGrant, GrantRequest{ActorOmni: actor.Prefixed(), Services: services},
 		nil)
+}
+
+// Backdate dates the next caps and jwts OIDC JWTs of o's sessions seconds back.
+func (a *Admin) Backdate(ctx context.Context, o omni.Omni, seconds int64, caps, jwts int) error {
+	return a.post(ctx, RouteBackdate, BackdateRequest{Omni: o.Prefixed(), Seconds: seconds,
+		Caps: caps, JWTs: jwts}, nil)
 }
 
 // BumpEpoch advances the K3 epoch.

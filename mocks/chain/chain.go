@@ -121,6 +121,8 @@ type Memory struct {
 	devices map[string]Device
 	scopes  map[omni.Omni]map[string]bool
 	epoch   uint64
+
+	backdates map[omni.Omni]backdate
 }
 
 // NewMemory returns an empty registry at epoch 1.
@@ -129,6 +131,8 @@ func NewMemory() *Memory {
 		devices: make(map[string]Device),
 		scopes:  make(map[omni.Omni]map[string]bool),
 		epoch:   1,
+
+		backdates: make(map[omni.Omni]backdate),
 	}
 }
 
