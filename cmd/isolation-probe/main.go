@@ -1,0 +1,26 @@
+// Command isolation-probe runs inside agent A's sandbox with A's own key, session and
+// STS credentials, and tries to reach other identities' data in every way the wire
+// contract says must be refused. Each attempt sits beside a positive control on A's own
+// data, so a stack that refuses everything fails too.
+//
+//	isolation-probe --target bob=<omni> [--target master=<omni>] \
+//	    [--stolen-dir DIR] [--backdated]
+//
+// --stolen-dir holds caps minted for a target (<label>.<route>.cap, with route one of
+// cred-store, cred-fetch, memory-put, memory-get), planted by the test: the probe uses
+// them with A's own credentials. --backdated says the test has asked the broker to date
+// A's next cap and next OIDC JWT an hour back, so the probe can show expired ones
+// refused.
+//
+// It prints one JSON line per attempt (name, target, expect, status, reason, code,
+// error, pass) and exits 0 only when every attempt behaved as expected; 1 when any did
+// not; 2 on a usage error; 3 when it could not run at all.
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
