@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentkeys/harness/internal/fault"
 	"github.com/agentkeys/harness/mocks/chain"
 	"github.com/agentkeys/harness/mocks/reply"
 	"github.com/agentkeys/harness/protocol/omni"
@@ -46,6 +47,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// Logger receives one line per sign-in, pairing, mint and refusal. Default: discard.
 	Logger *slog.Logger
+	// Faults selects known-bad behaviour for the mutation self-check. Zero is correct.
+	Faults fault.Set
 }
 
 // Broker is the mock broker. Build it with New and serve Handler.
@@ -58,6 +61,7 @@ type Broker struct {
 	oidcKid    string
 	sessionTTL time.Duration
 	log        *slog.Logger
+	faults     fault.Set
 	handler    http.Handler
 
 	mu          sync.Mutex
@@ -83,6 +87,7 @@ func New(cfg Config) (*Broker, error) {
 		oidcKey:     cfg.OIDCKey,
 		sessionTTL:  cfg.SessionTTL,
 		log:         cfg.Logger,
+		faults:      cfg.Faults,
 		issuer:      strings.TrimSuffix(cfg.Issuer, "/"),
 		signIns:     make(map[string]signIn),
 		pairings:    make(map[string]*pairing),

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agentkeys/harness/internal/fault"
 	"github.com/agentkeys/harness/mocks/broker"
 	"github.com/agentkeys/harness/mocks/chain"
 	"github.com/agentkeys/harness/mocks/credworker"
@@ -53,6 +54,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the mocks' lines; nil discards.
 	Logger *slog.Logger
+
+	// Faults selects known-bad behaviour for the mutation self-check. Zero is correct,
+	// and cmd/mockstack never sets it.
+	Faults fault.Set
 }
 
 // Stack is the four mocks, running.
@@ -108,7 +113,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	s.Broker, err = broker.New(broker.Config{
 		Chain: s.Chain, AdminToken: cfg.AdminToken, Issuer: public, Now: cfg.Now,
-		Logger: log.With("mock", "broker"),
+		Logger: log.With("mock", "broker"), Faults: cfg.Faults,
 	})
 	if err != nil {
 		brokerLn.Close()
@@ -122,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		MinIOEndpoint: cfg.MinIOEndpoint, ParentAccessKey: cfg.RootUser,
 		ParentSecretKey: cfg.RootPassword, VaultBucket: cfg.VaultBucket,
 		MemoryBucket: cfg.MemoryBucket, JWKSURL: brokerURL + "/.well-known/jwks.json",
-		Now: cfg.Now, Logger: log.With("mock", "sts"),
+		Now: cfg.Now, Logger: log.With("mock", "sts"), Faults: cfg.Faults,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start sts stub: %w", err)
@@ -133,7 +138,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	base := worker.Config{
 		Endpoint: cfg.MinIOEndpoint, BrokerKey: s.Broker.CapPublicKey(), Chain: s.Chain,
-		Now: cfg.Now,
+		Now: cfg.Now, Faults: cfg.Faults,
+	}
+	if cfg.Faults.WorkerUsesRootCredentials {
+		base.Credentials = worker.Credentials{AccessKeyID: cfg.RootUser,
+			SecretAccessKey: cfg.RootPassword}
 	}
 	credCfg := base
 	credCfg.Bucket, credCfg.KEK = cfg.VaultBucket, cfg.CredKEK

@@ -17,6 +17,7 @@ import (
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/agentkeys/harness/internal/fault"
 	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/policy"
 	"github.com/agentkeys/harness/protocol/wire"
@@ -52,6 +53,8 @@ type Config struct {
 	HTTP *http.Client
 	// Logger receives one line per exchange; nil discards.
 	Logger *slog.Logger
+	// Faults selects known-bad behaviour for the mutation self-check. Zero is correct.
+	Faults fault.Set
 }
 
 // Stub serves AssumeRoleWithWebIdentity.
@@ -116,14 +119,14 @@ func (s *Stub) Handler() http.Handler {
 	return mux
 }
 
-// fault is a refusal in AWS terms.
-type fault struct {
+// awsFault is a refusal in AWS terms.
+type awsFault struct {
 	status  int
 	code    string
 	message string
 }
 
-func (f *fault) Error() string { return f.code + ": " + f.message }
+func (f *awsFault) Error() string { return f.code + ": " + f.message }
 
 func (s *Stub) serveAction(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
@@ -135,9 +138,9 @@ func (s *Stub) serveAction(w http.ResponseWriter, r *http.Request) {
 
 	res, err := s.assume(r.Context(), r.PostForm)
 	if err != nil {
-		var f *fault
+		var f *awsFault
 		if !errors.As(err, &f) {
-			f = &fault{http.StatusInternalServerError, CodeUpstream, err.Error()}
+			f = &awsFault{http.StatusInternalServerError, CodeUpstream, err.Error()}
 		}
 		s.log.Info("sts refused", "code", f.code, "message", f.message)
 		writeError(w, f.status, f.code, f.message, requestID)
@@ -158,12 +161,12 @@ func (s *Stub) assume(ctx context.Context, form map[string][]string) (resultXML,
 	}
 
 	if a := get("Action"); a != "AssumeRoleWithWebIdentity" {
-		return resultXML{}, &fault{http.StatusBadRequest, CodeInvalidAction,
+		return resultXML{}, &awsFault{http.StatusBadRequest, CodeInvalidAction,
 			fmt.Sprintf("action %q is not served here", a)}
 	}
 	for _, k := range []string{"RoleArn", "RoleSessionName", "WebIdentityToken"} {
 		if get(k) == "" {
-			return resultXML{}, &fault{http.StatusBadRequest, CodeMissingParameter,
+			return resultXML{}, &awsFault{http.StatusBadRequest, CodeMissingParameter,
 				k + " is required"}
 		}
 	}
@@ -185,7 +188,7 @@ func (s *Stub) assume(ctx context.Context, form map[string][]string) (resultXML,
 		return resultXML{}, err
 	}
 
-	doc, err := policy.Build(role, bucket, actor)
+	doc, err := s.sessionPolicy(role, bucket, actor)
 	if err != nil {
 		return resultXML{}, fmt.Errorf("assume role: %w", err)
 	}
@@ -227,7 +230,7 @@ func parseDuration(v string) (int, error) {
 	}
 	d, err := strconv.Atoi(v)
 	if err != nil || d < minDuration || d > maxDuration {
-		return 0, &fault{http.StatusBadRequest, CodeValidation,
+		return 0, &awsFault{http.StatusBadRequest, CodeValidation,
 			fmt.Sprintf("DurationSeconds must be %d to %d", minDuration, maxDuration)}
 	}
 	return d, nil
@@ -252,9 +255,9 @@ func (s *Stub) verify(ctx context.Context, token string) (jwt.MapClaims, error) 
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, &fault{http.StatusBadRequest, CodeExpiredToken, "token is expired"}
+		return nil, &awsFault{http.StatusBadRequest, CodeExpiredToken, "token is expired"}
 	case err != nil:
-		return nil, &fault{http.StatusBadRequest, CodeInvalidIdentityToken, err.Error()}
+		return nil, &awsFault{http.StatusBadRequest, CodeInvalidIdentityToken, err.Error()}
 	}
 	return claims, nil
 }
@@ -263,7 +266,7 @@ func (s *Stub) verify(ctx context.Context, token string) (jwt.MapClaims, error) 
 // bare omni: it becomes the S3 prefix, so nothing else may pass.
 func actorTag(claims jwt.MapClaims) (omni.Omni, error) {
 	refuse := func(why string) (omni.Omni, error) {
-		return omni.Omni{}, &fault{http.StatusBadRequest, CodeInvalidIdentityToken, why}
+		return omni.Omni{}, &awsFault{http.StatusBadRequest, CodeInvalidIdentityToken, why}
 	}
 	tags, ok := claims[wire.TagsClaim].(map[string]any)
 	if !ok {
@@ -292,7 +295,10 @@ func (s *Stub) role(arn string) (policy.Role, string, error) {
 	case s.cfg.MemoryRoleARN:
 		return policy.Memory, s.cfg.MemoryBucket, nil
 	}
-	return "", "", &fault{http.StatusForbidden, CodeAccessDenied,
+	if s.cfg.Faults.STSIgnoresRole {
+		return policy.Vault, s.cfg.VaultBucket, nil
+	}
+	return "", "", &awsFault{http.StatusForbidden, CodeAccessDenied,
 		fmt.Sprintf("role %q is not assumable with a web identity here", arn)}
 }
 
@@ -300,4 +306,18 @@ func newRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// sessionPolicy is the policy for role and actor; the policy-grants-all-bots fault
+// widens it to every agent's prefix.
+func (s *Stub) sessionPolicy(role policy.Role, bucket string, actor omni.Omni) ([]byte,
+	error) {
+	if !s.cfg.Faults.PolicyGrantsAllBots {
+		return policy.Build(role, bucket, actor)
+	}
+	doc := policy.For(role, bucket, actor)
+	doc.Statement[0].Resource = []string{"arn:aws:s3:::" + bucket + "/bots/*"}
+	doc.Statement[1].Condition = map[string]map[string]string{
+		"StringLike": {"s3:prefix": "bots/*"}}
+	return policy.Encode(doc)
 }

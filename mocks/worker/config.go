@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/agentkeys/harness/internal/fault"
 	"github.com/agentkeys/harness/mocks/chain"
 	"github.com/agentkeys/harness/protocol/envelope"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	// HTTPClient carries the S3 calls; nil means a client of the worker's own, so that
 	// every per-request S3 client shares one connection pool.
 	HTTPClient *http.Client
+	// Faults selects known-bad behaviour for the mutation self-check. Zero is correct.
+	// WorkerUsesRootCredentials needs Credentials set to MinIO's root credentials.
+	Faults fault.Set
 }
 
 // Credentials are S3 credentials: a caller's temporary ones from the X-Aws-* headers, or

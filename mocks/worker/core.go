@@ -180,6 +180,13 @@ type fetchBody struct {
 	Cap json.RawMessage `json:"cap"`
 }
 
+// faultyStoreBody is what a worker with the worker-key-from-body fault reads: a store
+// body that may name the actor of the object key, which a correct worker refuses.
+type faultyStoreBody struct {
+	storeBody
+	ActorOmni *string `json:"actor_omni"`
+}
+
 // handle runs the shared pipeline around rt (credentials headers, body, cap checks, then
 // rt.Serve) and writes the answer and one audit entry.
 func (c *Core) handle(rt Route) http.HandlerFunc {
@@ -223,11 +230,22 @@ func (c *Core) serve(w http.ResponseWriter, r *http.Request, rt Route,
 			plain: true}
 	}
 
+	if c.cfg.Faults.WorkerUsesRootCredentials {
+		creds = c.cfg.Credentials
+	}
+
 	var (
 		rawCap    json.RawMessage
 		plaintext *string
+		bodyActor *string
 	)
-	if rt.Store {
+	if rt.Store && c.cfg.Faults.WorkerKeyFromBody {
+		var b faultyStoreBody
+		if err := reply.Decode(w, r, &b); err != nil {
+			return nil, decodeRefusal(err)
+		}
+		rawCap, plaintext, bodyActor = b.Cap, b.PlaintextB64, b.ActorOmni
+	} else if rt.Store {
 		var b storeBody
 		if err := reply.Decode(w, r, &b); err != nil {
 			return nil, decodeRefusal(err)
@@ -251,6 +269,11 @@ func (c *Core) serve(w http.ResponseWriter, r *http.Request, rt Route,
 	checked, ref := c.checkCap(rawCap, rt, entry)
 	if ref != nil {
 		return nil, ref
+	}
+	if bodyActor != nil {
+		if o, err := omni.ParseBare(omni.Normalize(*bodyActor)); err == nil {
+			checked.Actor = o
+		}
 	}
 	call := &Call{
 		Cap:          checked,

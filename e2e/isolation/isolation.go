@@ -1,0 +1,294 @@
+// Package isolation runs isolation-probe in an agent's sandbox against victims that
+// have stored data and minted caps, and reports what the probe saw together with what
+// the host saw: which required attempts were missing and which Victim objects changed.
+// The e2e suite asserts on it; the mutation self-check runs it against broken stacks.
+package isolation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/agentkeys/harness/agent"
+	"github.com/agentkeys/harness/fixtures"
+	"github.com/agentkeys/harness/protocol/omni"
+	"github.com/agentkeys/harness/protocol/wire"
+)
+
+// Line is one attempt as isolation-probe reports it.
+type Line struct {
+	Name   string `json:"name"`
+	Target string `json:"target"`
+	Expect string `json:"expect"`
+	Status int    `json:"status"`
+	Reason string `json:"reason"`
+	Code   string `json:"code"`
+	Error  string `json:"error"`
+	Pass   bool   `json:"pass"`
+}
+
+func (l Line) ID() string { return l.Name + "@" + l.Target }
+
+// Victim is an identity whose data a probe must not reach. It has stored one credential
+// and one memory before the probe runs, so there is something to steal.
+type Victim struct {
+	Label string
+	Omni  omni.Omni
+	// caps minted by the Victim for itself, by route name, planted in the prober's
+	// sandbox as stolen caps.
+	Caps map[string][]byte
+}
+
+// probeRoutes are the cap routes a probe receives stolen caps for, by file name.
+var probeRoutes = map[string]string{
+	"cred-store": wire.RouteCapCredStore, "cred-fetch": wire.RouteCapCredFetch,
+	"memory-put": wire.RouteCapMemoryPut, "memory-get": wire.RouteCapMemoryGet,
+}
+
+// probeService is what every stolen cap names, so that the Victim's stored objects are
+// exactly what the stolen caps point at.
+func probeService(route string) string {
+	if strings.HasPrefix(route, "memory") {
+		return agent.MemoryService("probe")
+	}
+	return "probe"
+}
+
+// AgentVictim has agent a store its data and mint its caps, inside its own sandbox.
+func AgentVictim(ctx context.Context, a *fixtures.Agent) (Victim, error) {
+	v := Victim{Label: a.Label, Omni: a.Omni, Caps: map[string][]byte{}}
+	for _, args := range [][]string{
+		{"cred", "store", "--service", "probe", "--content", "Victim cred of " + a.Label},
+		{"memory", "put", "--namespace", "probe", "--content", "Victim memory of " + a.Label},
+	} {
+		if err := runOK(ctx, a, args...); err != nil {
+			return v, err
+		}
+	}
+	for name, route := range probeRoutes {
+		res, err := a.Run(ctx, []string{"cap", "mint", "--route", name,
+			"--service", probeService(route)})
+		if err == nil && res.ExitCode != 0 {
+			err = &fixtures.CommandError{Args: []string{"cap", "mint", name}, Result: res}
+		}
+		if err != nil {
+			return v, err
+		}
+		v.Caps[name] = []byte(strings.TrimSpace(res.Stdout))
+	}
+	return v, nil
+}
+
+// MasterVictim has master m store its data and mint its caps from the host.
+func MasterVictim(ctx context.Context, label string, m *fixtures.Master) (Victim, error) {
+	v := Victim{Label: label, Omni: m.Omni, Caps: map[string][]byte{}}
+	if _, err := m.CredStore(ctx, "probe", []byte("Victim cred of "+label)); err != nil {
+		return v, err
+	}
+	if _, err := m.MemoryPut(ctx, "probe", []byte("Victim memory of "+label), nil); err != nil {
+		return v, err
+	}
+	for name, route := range probeRoutes {
+		tok, err := m.MintCap(ctx, route, m.Omni, m.Omni, probeService(route))
+		if err != nil {
+			return v, err
+		}
+		v.Caps[name] = tok
+	}
+	return v, nil
+}
+
+func runOK(ctx context.Context, a *fixtures.Agent, args ...string) error {
+	res, err := a.Run(ctx, args)
+	if err == nil && res.ExitCode != 0 {
+		err = &fixtures.CommandError{Args: args, Result: res}
+	}
+	return err
+}
+
+// Outcome is what one run of the probe showed.
+type Outcome struct {
+	Prober   string
+	Lines    []Line
+	Exit     int
+	Stderr   string
+	Missing  []string // required attempts the probe did not report
+	Changed  []string // victims' objects that differ after the probe
+	Compared int      // how many Victim objects were compared
+}
+
+// Run plants the victims' caps in the prober's sandbox, backdates the prober's next
+// cap and OIDC JWT, runs isolation-probe there and checks, with root credentials, that
+// every Victim object is byte-identical afterwards.
+func Run(ctx context.Context, s *fixtures.Stack, prober *fixtures.Agent,
+	victims ...Victim) (Outcome, error) {
+	out := Outcome{Prober: prober.Label}
+	dir, err := os.MkdirTemp("", "stolen-")
+	if err != nil {
+		return out, err
+	}
+	defer os.RemoveAll(dir)
+
+	stolen := prober.Sandbox.Home() + "/stolen"
+	args := []string{"isolation-probe", "--stolen-dir", stolen, "--backdated"}
+	for _, v := range victims {
+		args = append(args, "--target", v.Label+"="+v.Omni.String())
+		for name, tok := range v.Caps {
+			f := filepath.Join(dir, v.Label+"."+name+".cap")
+			if err := os.WriteFile(f, tok, 0o600); err != nil {
+				return out, err
+			}
+			dst := stolen + "/" + filepath.Base(f)
+			if err := prober.Sandbox.CopyFileTo(ctx, f, dst, 0o600); err != nil {
+				return out, fmt.Errorf("plant %s: %w", filepath.Base(f), err)
+			}
+		}
+	}
+
+	before, err := snapshot(ctx, s, victims)
+	if err != nil {
+		return out, err
+	}
+	if err := s.Admin().Backdate(ctx, prober.Omni, 3600, 1, 1); err != nil {
+		return out, err
+	}
+
+	res, err := prober.Sandbox.Exec(ctx, args)
+	if err != nil {
+		return out, fmt.Errorf("run isolation-probe: %w", err)
+	}
+	out.Exit, out.Stderr = res.ExitCode, res.Stderr
+	for _, raw := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		if raw == "" {
+			continue
+		}
+		var l Line
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			return out, fmt.Errorf("probe line %q: %w", raw, err)
+		}
+		out.Lines = append(out.Lines, l)
+	}
+
+	seen := map[string]bool{}
+	for _, l := range out.Lines {
+		seen[l.ID()] = true
+	}
+	for _, id := range RequiredAttempts(victims) {
+		if !seen[id] {
+			out.Missing = append(out.Missing, id)
+		}
+	}
+
+	after, err := snapshot(ctx, s, victims)
+	if err != nil {
+		return out, err
+	}
+	out.Compared = len(before)
+	for k, b := range before {
+		if !bytes.Equal(b, after[k]) {
+			out.Changed = append(out.Changed, k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			out.Changed = append(out.Changed, k+" (new)")
+		}
+	}
+	return out, nil
+}
+
+// snapshot reads every object under the victims' prefixes in both buckets.
+func snapshot(ctx context.Context, s *fixtures.Stack, victims []Victim) (
+	map[string][]byte, error) {
+	objects := map[string][]byte{}
+	for _, v := range victims {
+		for _, bucket := range []string{s.Host.VaultBucket, s.Host.MemoryBucket} {
+			keys, err := s.RootList(ctx, bucket, "bots/"+v.Omni.String()+"/")
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range keys {
+				b, err := s.RootObject(ctx, bucket, k)
+				if err != nil {
+					return nil, err
+				}
+				objects[bucket+"/"+k] = b
+			}
+		}
+	}
+	return objects, nil
+}
+
+// RequiredAttempts is every attempt of the isolation contract that a probe run against
+// victims must report: a probe that skipped one would otherwise pass by saying nothing.
+func RequiredAttempts(victims []Victim) []string {
+	self := []string{
+		"sts/vault/control", "sts/memory/control", "capmint/control", "sts/jwt/control",
+		"sts/jwt/wrong-audience", "sts/jwt/untagged", "sts/jwt/expired", "sts/role/unknown",
+		"worker/cap/expired",
+		"worker/cred/store/own", "worker/cred/fetch/own",
+		"worker/memory/put/own", "worker/memory/get/own",
+		"worker/class/cred-cap-at-memory-put", "worker/class/memory-cap-at-cred-store",
+		"worker/op/fetch-cap-at-cred-store", "worker/op/get-cap-at-memory-put",
+		"worker/edited/service", "worker/edited/expiry", "worker/edited/data-class",
+	}
+	perTarget := []string{
+		"capmint/operator-other", "capmint/actor-other", "capmint/cred-store-actor-other",
+		"sts/jwt/tampered-tag", "worker/edited/actor", "worker/body/names-target",
+		"worker/stolen/cred-store", "worker/stolen/cred-fetch",
+		"worker/stolen/memory-put", "worker/stolen/memory-get",
+	}
+	for _, role := range []string{"vault", "memory"} {
+		for _, a := range []string{"put/own", "get/own", "list/own", "delete/own",
+			"list/bots", "list/none", "put/bots", "put/other-bucket", "get/other-bucket",
+			"list/other-bucket"} {
+			self = append(self, "s3/"+role+"/"+a)
+		}
+		for _, a := range []string{"get/target", "put/target", "delete/target",
+			"list/target"} {
+			perTarget = append(perTarget, "s3/"+role+"/"+a)
+		}
+	}
+
+	var ids []string
+	for _, n := range self {
+		ids = append(ids, n+"@self")
+	}
+	for _, v := range victims {
+		for _, n := range perTarget {
+			ids = append(ids, n+"@"+v.Label)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Failures names everything in o that did not hold: each attempt that did not behave as
+// expected, each required attempt that was not made, each victim object that changed,
+// and a probe that did not exit 0. It is empty exactly when the run proved isolation.
+func (o Outcome) Failures() []string {
+	var f []string
+	for _, l := range o.Lines {
+		if !l.Pass {
+			f = append(f, l.ID())
+		}
+	}
+	for _, m := range o.Missing {
+		f = append(f, "missing:"+m)
+	}
+	for _, c := range o.Changed {
+		f = append(f, "changed:"+c)
+	}
+	if o.Exit != 0 && len(f) == 0 {
+		f = append(f, fmt.Sprintf("exit:%d", o.Exit))
+	}
+	if o.Compared == 0 {
+		f = append(f, "no-victim-objects")
+	}
+	return f
+}

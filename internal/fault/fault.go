@@ -1,0 +1,45 @@
+// Package fault names the known-bad variants of the mock stack that the mutation
+// self-check runs the isolation suite against: each one a way a real deployment could
+// fail to isolate agents. The suite must catch every one.
+//
+// The package is internal, so only this module's tests can select a fault; no flag or
+// environment variable of a shipped binary reaches it, and cmd/mockstack never sets one.
+package fault
+
+// Set is the faults a stack runs with. The zero value is a correct stack.
+type Set struct {
+	// PolicyGrantsAllBots makes the STS stub's session policy cover all of bots/ in the
+	// role's bucket instead of the caller's own prefix.
+	PolicyGrantsAllBots bool
+	// STSIgnoresRole makes the STS stub issue vault credentials for any role ARN.
+	STSIgnoresRole bool
+	// WorkerSkipsSignature makes the workers accept a cap without checking broker_sig.
+	WorkerSkipsSignature bool
+	// WorkerKeyFromBody makes the workers take the actor of the object key from an
+	// actor_omni field of the request body when there is one.
+	WorkerKeyFromBody bool
+	// WorkerUsesRootCredentials makes the workers write and read with MinIO's root
+	// credentials instead of the caller's STS credentials.
+	WorkerUsesRootCredentials bool
+	// BrokerSkipsOperatorCheck makes the broker mint caps whose operator is not the
+	// session's omni.
+	BrokerSkipsOperatorCheck bool
+}
+
+// Named is one fault with the name the self-check reports it under.
+type Named struct {
+	Name string
+	Set  Set
+}
+
+// All is every known-bad variant, one fault each.
+func All() []Named {
+	return []Named{
+		{"policy-grants-all-bots", Set{PolicyGrantsAllBots: true}},
+		{"sts-ignores-role", Set{STSIgnoresRole: true}},
+		{"worker-skips-signature", Set{WorkerSkipsSignature: true}},
+		{"worker-key-from-body", Set{WorkerKeyFromBody: true}},
+		{"worker-uses-root-credentials", Set{WorkerUsesRootCredentials: true}},
+		{"broker-skips-operator-check", Set{BrokerSkipsOperatorCheck: true}},
+	}
+}
