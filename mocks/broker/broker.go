@@ -47,6 +47,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// Logger receives one line per sign-in, pairing, mint and refusal. Default: discard.
 	Logger *slog.Logger
+	// Email turns on email sign-in and the agents' mailbox; its zero value leaves them
+	// off (503 email_unavailable).
+	Email EmailConfig
 	// Faults selects known-bad behaviour for the mutation self-check. Zero is correct.
 	Faults fault.Set
 }
@@ -71,6 +74,7 @@ type Broker struct {
 	codes       map[string]string   // pairing code → request_id, until claimed
 	generations map[labelKey]int    // next generation per (master, label)
 	claimCount  uint64              // orders the pending-bindings list
+	email       *emailState         // sign-in links and agent addresses; maps under mu
 }
 
 // New checks cfg, fills its defaults and returns a Broker.
@@ -116,6 +120,9 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("new broker: oidc key: %w", err)
 	}
 	b.oidcKid = kid
+	if b.email, err = newEmailState(cfg.Email); err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
 
 	b.handler = b.routes(cfg.AdminToken)
 	return b, nil
@@ -198,6 +205,7 @@ func (b *Broker) routes(adminToken string) http.Handler {
 	handle(http.MethodGet, wire.RouteDiscovery, b.discovery)
 	handle(http.MethodGet, wire.RouteJWKS, b.jwks)
 	handle(http.MethodGet, wire.RouteHealthz, b.healthz)
+	b.emailRoutes(handle)
 
 	mux.Handle("/v1/chain/", chain.AdminHandler(b.chain, adminToken))
 

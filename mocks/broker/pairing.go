@@ -31,8 +31,23 @@ type pairing struct {
 	label          string
 	derivationPath string
 	scope          []string
+	email          string // the agent's own address, wire.AgentEmail
 
 	acked bool
+}
+
+// agentSession is the session of the agent a claimed pairing made, whichever way the
+// agent signs in: by polling its pairing or by email.
+func agentSession(p pairing) session {
+	return session{
+		omni:           p.child,
+		wallet:         p.masterWallet,
+		agent:          true,
+		parent:         p.master,
+		derivationPath: p.derivationPath,
+		devicePubkey:   p.devicePubkey,
+		email:          p.email,
+	}
 }
 
 // checkPop verifies a pairing pop_sig: the device key's EIP-191 signature over the
@@ -146,6 +161,8 @@ func (b *Broker) pairingClaim(w http.ResponseWriter, r *http.Request) {
 			p.label = req.Label
 			p.derivationPath = omni.DerivationPath(req.Label, gen)
 			p.scope = slices.Clone(req.RequestedScope)
+			p.email = wire.AgentEmail(req.Label, child)
+			b.bindEmail(p)
 		}
 	}
 	b.mu.Unlock()
@@ -160,12 +177,13 @@ func (b *Broker) pairingClaim(w http.ResponseWriter, r *http.Request) {
 	}
 
 	b.log.Info("broker pairing claimed", "request_id", p.requestID, "master", master.omni,
-		"child", child, "derivation_path", p.derivationPath)
+		"child", child, "derivation_path", p.derivationPath, "email", p.email)
 	reply.JSON(w, http.StatusOK, wire.PairingClaimAnswer{
 		ChildOmni:    child.Prefixed(),
 		OperatorOmni: master.omni.Prefixed(),
 		RequestID:    p.requestID,
 		DevicePubkey: p.devicePubkey,
+		Email:        p.email,
 	})
 }
 
@@ -206,14 +224,7 @@ func (b *Broker) pairingPoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	token, err := b.issueSession(r, session{
-		omni:           snapshot.child,
-		wallet:         snapshot.masterWallet,
-		agent:          true,
-		parent:         snapshot.master,
-		derivationPath: snapshot.derivationPath,
-		devicePubkey:   snapshot.devicePubkey,
-	})
+	token, err := b.issueSession(r, agentSession(snapshot))
 	if err != nil {
 		b.internal(w, r, err)
 		return
@@ -223,6 +234,7 @@ func (b *Broker) pairingPoll(w http.ResponseWriter, r *http.Request) {
 		SessionJWT:     token,
 		ChildOmni:      snapshot.child.Prefixed(),
 		DerivationPath: snapshot.derivationPath,
+		Email:          snapshot.email,
 	})
 }
 
@@ -251,6 +263,7 @@ func (b *Broker) pendingBindings(w http.ResponseWriter, r *http.Request) {
 			Label:          p.label,
 			DerivationPath: p.derivationPath,
 			RequestedScope: slices.Clone(p.scope),
+			Email:          p.email,
 		})
 	}
 	b.mu.Unlock()

@@ -79,6 +79,7 @@ func TestPairingClaim(t *testing.T) {
 	assert.Equal(t, wire.PairingClaimAnswer{
 		ChildOmni: child.Prefixed(), OperatorOmni: m.omni.Prefixed(),
 		RequestID: req.RequestID, DevicePubkey: device.Address(),
+		Email: "alice-" + child.String()[:8] + "@agents.test",
 	}, claim)
 
 	t.Run("a code works once", func(t *testing.T) {
@@ -232,6 +233,7 @@ func TestPendingBindings(t *testing.T) {
 		DevicePubkey: device.Address(), DeviceKeyHash: device.DeviceKeyHash(),
 		Label: "alice", DerivationPath: "alice/0",
 		RequestedScope: []string{"openrouter", "memory:notes"},
+		Email:          "alice-" + claim.ChildOmni[2:10] + "@agents.test",
 	}}, list)
 
 	other, err := s.client.PendingBindings(ctx, m2.session)

@@ -23,6 +23,7 @@ type session struct {
 	parent         omni.Omni
 	derivationPath string
 	devicePubkey   string
+	email          string
 }
 
 // sessionClaims adapts wire.SessionClaims to jwt.Claims. The wire type keeps aud a single
@@ -64,6 +65,7 @@ func (b *Broker) issueSession(r *http.Request, s session) (string, error) {
 		id.ParentOmni = s.parent.String()
 		id.DerivationPath = s.derivationPath
 		id.DevicePubkey = s.devicePubkey
+		id.Email = s.email
 	}
 	claims := &sessionClaims{wire.SessionClaims{
 		Issuer:    b.issuerFor(r),
@@ -145,6 +147,7 @@ func sessionFromClaims(c wire.SessionClaims) (session, error) {
 			return session{}, fmt.Errorf("device_pubkey: %w", err)
 		}
 		s.derivationPath = id.DerivationPath
+		s.email = id.Email
 		return s, nil
 	default:
 		return session{}, fmt.Errorf("unknown identity_type %q", id.IdentityType)

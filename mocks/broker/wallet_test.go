@@ -168,6 +168,7 @@ func TestSessionClaims(t *testing.T) {
 			"parent_omni":     m.omni.String(),
 			"derivation_path": "alice/0",
 			"device_pubkey":   a.device.Address(),
+			"email":           "alice-" + a.omni.String()[:8] + "@agents.test",
 		}, id)
 	})
 }

@@ -165,12 +165,14 @@ type PairingClaimRequest struct {
 	RequestedScope []string `json:"requested_scope"`
 }
 
-// PairingClaimAnswer names the new agent. Both omnis are "0x" + 64 lowercase hex.
+// PairingClaimAnswer names the new agent. Both omnis are "0x" + 64 lowercase hex. Email
+// is the agent's own address (see AgentEmail), a harness addition.
 type PairingClaimAnswer struct {
 	ChildOmni    string `json:"child_omni"`
 	OperatorOmni string `json:"operator_omni"`
 	RequestID    string `json:"request_id"`
 	DevicePubkey string `json:"device_pubkey"`
+	Email        string `json:"email,omitempty"`
 }
 
 // PairingPollRequest is the body of RoutePairingPoll; the pop is checked again.
@@ -181,12 +183,13 @@ type PairingPollRequest struct {
 }
 
 // PairingPollAnswer is {status: pending} until a master claims the code. ChildOmni is
-// "0x" + 64 lowercase hex.
+// "0x" + 64 lowercase hex. Email is the agent's own address, a harness addition.
 type PairingPollAnswer struct {
 	Status         string `json:"status"`
 	SessionJWT     string `json:"session_jwt,omitempty"`
 	ChildOmni      string `json:"child_omni,omitempty"`
 	DerivationPath string `json:"derivation_path,omitempty"`
+	Email          string `json:"email,omitempty"`
 }
 
 // PendingBinding is a claimed pairing the master has yet to write to the chain and ack.
@@ -200,6 +203,7 @@ type PendingBinding struct {
 	Label          string   `json:"label"`
 	DerivationPath string   `json:"derivation_path"`
 	RequestedScope []string `json:"requested_scope"`
+	Email          string   `json:"email,omitempty"`
 }
 
 // PendingBindingsAnswer is the answer of GET RoutePendingBindings.
@@ -284,7 +288,8 @@ type SessionClaims struct {
 }
 
 // SessionIdentity is the "agentkeys" claim: who the session acts as. Omnis are bare.
-// The last three fields are set for agents only.
+// The last four fields are set for agents only; Email, the agent's own address, is a
+// harness addition that the mailbox route reads.
 type SessionIdentity struct {
 	OmniAccount    string `json:"omni_account"`
 	WalletAddress  string `json:"wallet_address"`
@@ -292,6 +297,7 @@ type SessionIdentity struct {
 	ParentOmni     string `json:"parent_omni,omitempty"`
 	DerivationPath string `json:"derivation_path,omitempty"`
 	DevicePubkey   string `json:"device_pubkey,omitempty"`
+	Email          string `json:"email,omitempty"`
 }
 
 // OIDCClaims are the claims of a minted OIDC JWT, exactly these and no others.
