@@ -1,7 +1,7 @@
 // Package stack runs the four mocks together over one MinIO: the broker (with the chain's
-// admin routes), the STS stub and both workers, each on its own listener. cmd/mockstack
-// serves a Stack as a program; the process backend of the harness runs one in the test
-// process.
+// admin routes), the STS stub and both workers, each on its own listener, and beside them
+// the mock vendor that agents sign up with by email. cmd/mockstack serves a Stack as a
+// program; the process backend of the harness runs one in the test process.
 package stack
 
 import (
@@ -17,10 +17,12 @@ import (
 
 	"github.com/agentkeys/harness/internal/fault"
 	"github.com/agentkeys/harness/mocks/broker"
+	"github.com/agentkeys/harness/mocks/catcher"
 	"github.com/agentkeys/harness/mocks/chain"
 	"github.com/agentkeys/harness/mocks/credworker"
 	"github.com/agentkeys/harness/mocks/memworker"
 	"github.com/agentkeys/harness/mocks/sts"
+	"github.com/agentkeys/harness/mocks/vendor"
 	"github.com/agentkeys/harness/mocks/worker"
 	"github.com/agentkeys/harness/protocol/envelope"
 )
@@ -50,6 +52,18 @@ type Config struct {
 	CredKEK   envelope.KEK
 	MemoryKEK envelope.KEK
 
+	// SMTPAddr is the mail catcher's SMTP host:port and MailAPIURL the base URL of its
+	// HTTP API, both as the mocks reach them. They turn on email sign-in, the mailbox
+	// and the vendor's sign-up; while they are empty those answer 503 email_unavailable
+	// and nothing else changes.
+	SMTPAddr   string
+	MailAPIURL string
+	// VendorAddr is the vendor's listen address; empty means a free port on 127.0.0.1.
+	// VendorPublicURL is its URL as a mail's reader reaches it, the base of its
+	// verification links; empty means the URL of its listener.
+	VendorAddr      string
+	VendorPublicURL string
+
 	// Now is the clock of the broker, the STS stub and the workers; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the mocks' lines; nil discards.
@@ -67,11 +81,13 @@ type Stack struct {
 	STS    *sts.Stub
 	Cred   *credworker.Worker
 	Memory *memworker.Worker
+	Vendor *vendor.Vendor
 
 	BrokerURL  string
 	STSURL     string
 	CredURL    string
 	MemoryURL  string
+	VendorURL  string
 	AdminToken string
 
 	servers []*http.Server
@@ -114,6 +130,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.Broker, err = broker.New(broker.Config{
 		Chain: s.Chain, AdminToken: cfg.AdminToken, Issuer: public, Now: cfg.Now,
 		Logger: log.With("mock", "broker"), Faults: cfg.Faults,
+		Email: emailConfig(cfg, public),
 	})
 	if err != nil {
 		brokerLn.Close()
@@ -164,9 +181,46 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("start memory worker: %w", err)
 	}
 
+	if err := s.startVendor(cfg, log); err != nil {
+		return nil, fmt.Errorf("start vendor: %w", err)
+	}
+
 	log.Info("mock stack ready", "broker", s.BrokerURL, "sts", s.STSURL, "cred", s.CredURL,
-		"memory", s.MemoryURL)
+		"memory", s.MemoryURL, "vendor", s.VendorURL, "smtp", cfg.SMTPAddr)
 	return s, nil
+}
+
+// emailConfig is the broker's email set-up: links name the broker's public URL, and the
+// mailbox reads the catcher's API.
+func emailConfig(cfg Config, public string) broker.EmailConfig {
+	e := broker.EmailConfig{SMTPAddr: cfg.SMTPAddr, LinkBaseURL: public}
+	if cfg.MailAPIURL != "" {
+		e.Mailbox = &catcher.Client{URL: cfg.MailAPIURL}
+	}
+	return e
+}
+
+// startVendor serves the mock vendor on its own listener.
+func (s *Stack) startVendor(cfg Config, log *slog.Logger) error {
+	ln, url, err := listen(cfg.VendorAddr)
+	if err != nil {
+		return err
+	}
+	public := cfg.VendorPublicURL
+	if public == "" {
+		public = url
+	}
+	s.Vendor, err = vendor.New(vendor.Config{
+		SMTPAddr: cfg.SMTPAddr, PublicURL: public, Now: cfg.Now,
+		Logger: log.With("mock", "vendor"),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.serve(ln, s.Vendor.Handler())
+	s.VendorURL = url
+	return nil
 }
 
 // Admin is a client of the chain's admin routes on this stack's broker.
