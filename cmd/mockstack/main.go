@@ -1,6 +1,8 @@
 // Command mockstack serves the four agentkeys mocks (broker, STS stub, credentials
-// worker, memory worker) over one MinIO, each on its own port, and prints one ready line
-// with their URLs. It stops cleanly on SIGTERM or SIGINT.
+// worker, memory worker) over one MinIO, each on its own port, and the mock vendor on a
+// fifth, and prints one ready line with their URLs. It stops cleanly on SIGTERM or
+// SIGINT. Given a mail catcher's SMTP address and API URL, it turns on email sign-in,
+// the agents' mailbox and the vendor's sign-up; without them those answer 503.
 //
 // Every flag has an environment variable; secrets (MinIO root credentials, the admin
 // token, the workers' KEKs) are read from the environment only, so they never show in a
@@ -53,6 +55,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"memory bucket")
 	public := str("broker-public-url", "MOCKSTACK_BROKER_PUBLIC_URL", "",
 		"the broker's URL as clients reach it, used as the OIDC issuer")
+	vendorAddr := str("vendor-addr", "MOCKSTACK_VENDOR_ADDR", "127.0.0.1:8084",
+		"mock vendor listen address")
+	vendorPublic := str("vendor-public-url", "MOCKSTACK_VENDOR_PUBLIC_URL", "",
+		"the vendor's URL as a mail's reader reaches it, the base of its links")
+	smtpAddr := str("smtp", "MOCKSTACK_SMTP_ADDR", "",
+		"the mail catcher's SMTP host:port; empty turns email off")
+	mailAPI := str("mail-api", "MOCKSTACK_MAIL_API_URL", "",
+		"the mail catcher's HTTP API base URL, read by the agents' mailbox")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		RootPassword: os.Getenv("MOCKSTACK_MINIO_ROOT_PASSWORD"),
 		BrokerAddr:   *brokerAddr, STSAddr: *stsAddr, CredAddr: *credAddr,
 		MemoryAddr: *memAddr, BrokerPublicURL: *public,
+		VendorAddr: *vendorAddr, VendorPublicURL: *vendorPublic,
+		SMTPAddr: *smtpAddr, MailAPIURL: *mailAPI,
 		AdminToken: os.Getenv("MOCKSTACK_ADMIN_TOKEN"),
 		Logger:     slog.New(slog.NewTextHandler(stderr, nil)),
 	}
@@ -95,8 +107,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mockstack ready broker=%s sts=%s cred-worker=%s memory-worker=%s\n",
-		s.BrokerURL, s.STSURL, s.CredURL, s.MemoryURL)
+	fmt.Fprintf(stdout, "mockstack ready broker=%s sts=%s cred-worker=%s memory-worker=%s "+
+		"vendor=%s\n", s.BrokerURL, s.STSURL, s.CredURL, s.MemoryURL, s.VendorURL)
 
 	<-ctx.Done()
 	return s.Close()

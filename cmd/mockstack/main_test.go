@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentkeys/harness/fixtures/mailcatcher"
 	"github.com/agentkeys/harness/fixtures/minioserver"
 )
 
@@ -26,8 +28,8 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestServesFourMocksAndStopsOnSIGTERM runs the real binary: one ready line with four
-// URLs that answer /healthz, and a clean exit on SIGTERM.
+// TestServesFourMocksAndStopsOnSIGTERM runs the real binary: one ready line with the four
+// mocks' URLs and the vendor's, all answering /healthz, and a clean exit on SIGTERM.
 func TestServesFourMocksAndStopsOnSIGTERM(t *testing.T) {
 	m := minioserver.StartTB(t)
 	bin := filepath.Join(t.TempDir(), "mockstack")
@@ -37,7 +39,8 @@ func TestServesFourMocksAndStopsOnSIGTERM(t *testing.T) {
 
 	cmd := exec.Command(bin,
 		"-broker-addr", freeAddr(t), "-sts-addr", freeAddr(t),
-		"-cred-addr", freeAddr(t), "-memory-addr", freeAddr(t), "-minio", m.Endpoint)
+		"-cred-addr", freeAddr(t), "-memory-addr", freeAddr(t), "-vendor-addr", freeAddr(t),
+		"-minio", m.Endpoint)
 	cmd.Env = append(os.Environ(),
 		"MOCKSTACK_MINIO_ROOT_USER="+m.RootUser,
 		"MOCKSTACK_MINIO_ROOT_PASSWORD="+m.RootPassword,
@@ -50,7 +53,7 @@ func TestServesFourMocksAndStopsOnSIGTERM(t *testing.T) {
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	require.NoError(t, err)
 	ready := regexp.MustCompile(`^mockstack ready broker=(\S+) sts=(\S+) ` +
-		`cred-worker=(\S+) memory-worker=(\S+)\n$`)
+		`cred-worker=(\S+) memory-worker=(\S+) vendor=(\S+)\n$`)
 	urls := ready.FindStringSubmatch(line)
 	require.NotNil(t, urls, "ready line: %q", line)
 
@@ -82,4 +85,49 @@ func TestRefusesToStartWithoutSecrets(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "MOCKSTACK_MINIO_ROOT_USER")
+}
+
+// TestMailFlagsTurnOnEmail gives the binary a real mailpit: the vendor's sign-up mails a
+// link over SMTP whose base is the vendor's public URL.
+func TestMailFlagsTurnOnEmail(t *testing.T) {
+	m := minioserver.StartTB(t)
+	mc := mailcatcher.StartTB(t)
+	bin := filepath.Join(t.TempDir(), "mockstack")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	cmd := exec.Command(bin,
+		"-broker-addr", freeAddr(t), "-sts-addr", freeAddr(t),
+		"-cred-addr", freeAddr(t), "-memory-addr", freeAddr(t), "-vendor-addr", freeAddr(t),
+		"-minio", m.Endpoint, "-vendor-public-url", "http://vendor:8084")
+	cmd.Env = append(os.Environ(),
+		"MOCKSTACK_MINIO_ROOT_USER="+m.RootUser,
+		"MOCKSTACK_MINIO_ROOT_PASSWORD="+m.RootPassword,
+		"MOCKSTACK_ADMIN_TOKEN=test-admin-token",
+		"MOCKSTACK_SMTP_ADDR="+mc.SMTPAddr,
+		"MOCKSTACK_MAIL_API_URL="+mc.APIURL)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	vendorURL := regexp.MustCompile(` vendor=(\S+)\n$`).FindStringSubmatch(line)
+	require.NotNil(t, vendorURL, "ready line: %q", line)
+
+	resp, err := http.Post(vendorURL[1]+"/signup", "application/json",
+		strings.NewReader(`{"email":"alice-0123abcd@agents.test"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+
+	inbox, err := mc.Client().MessagesTo(t.Context(), "alice-0123abcd@agents.test")
+	require.NoError(t, err)
+	require.Len(t, inbox, 1)
+	msg, err := mc.Client().Message(t.Context(), inbox[0].ID)
+	require.NoError(t, err)
+	assert.Contains(t, msg.Text, "http://vendor:8084/verify/")
 }
