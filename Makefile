@@ -1,14 +1,16 @@
 # The harness's entry points. `make e2e` is the main job; `make test` is what CI runs.
-# Both build MinIO and the images on first use, so a fresh clone needs nothing else.
+# Both build MinIO, the harness's programs and the images on first use, so a fresh clone
+# needs nothing else.
 
-GO       ?= go
-GOTEST   ?= $(GO) test
-FUZZTIME ?= 5s
-BENCH    ?= .
+GO        ?= go
+GOTEST    ?= $(GO) test
+FUZZTIME  ?= 5s
+BENCH     ?= .
 BENCHTIME ?= 1s
+BENCHCOUNT ?= 1
 
-# Unit and component packages: everything but the end-to-end suite.
-UNIT_PKGS := ./protocol/... ./mocks/... ./agent/... ./sandbox/... ./fixtures/... ./cmd/...
+# Every package but the end-to-end suite itself, which the gate runs.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/e2e$$')
 
 # Each fuzz target, as package:Target.
 FUZZ_TARGETS := \
@@ -19,9 +21,13 @@ FUZZ_TARGETS := \
 
 .PHONY: e2e test unit fuzz e2e-all minio images bench clean
 
+# The main job: the e2e suite on the default backend (HARNESS_BACKEND, default auto),
+# ending with one verdict per stage-3 step.
 e2e:
 	$(GO) run ./cmd/isolation-gate
 
+# What CI runs: vet, the unit and component tests (the mutation self-check among them),
+# each fuzz target briefly, then the e2e suite on every backend this machine offers.
 test: unit fuzz e2e-all
 
 unit:
@@ -35,14 +41,13 @@ fuzz:
 		$(GOTEST) -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-# The end-to-end suite on every backend this machine offers.
 e2e-all:
-	HARNESS_BACKEND=process $(GOTEST) -count=1 ./e2e
+	HARNESS_BACKEND=process $(GO) run ./cmd/isolation-gate
 	@if docker info >/dev/null 2>&1; then \
-		echo "HARNESS_BACKEND=docker $(GOTEST) -count=1 ./e2e"; \
-		HARNESS_BACKEND=docker $(GOTEST) -count=1 ./e2e; \
+		echo "HARNESS_BACKEND=docker $(GO) run ./cmd/isolation-gate"; \
+		HARNESS_BACKEND=docker $(GO) run ./cmd/isolation-gate; \
 	else \
-		echo "docker: no daemon answers, the docker backend is not run"; \
+		echo "docker: no daemon answers, so the docker backend is not run"; \
 	fi
 
 minio:
@@ -52,8 +57,9 @@ images:
 	$(GO) run ./cmd/harness-prepare images
 
 bench:
-	$(GOTEST) -run='^$$' -bench='$(BENCH)' -benchtime=$(BENCHTIME) -benchmem \
-		./fixtures/minioserver ./mocks/... ./e2e
+	$(GOTEST) -run='^$$' -bench='$(BENCH)' -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) \
+		-benchmem ./fixtures/minioserver ./mocks/... 
+	$(GOTEST) -run='^$$' -bench='$(BENCH)' -benchtime=3x -count=$(BENCHCOUNT) ./e2e
 
 clean:
 	$(GO) run ./cmd/harness-prepare clean
