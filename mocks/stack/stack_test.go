@@ -18,10 +18,12 @@ import (
 	"github.com/agentkeys/harness/protocol/wire"
 )
 
-// startStack starts a MinIO and the four mocks over it, for one test or benchmark.
-func startStack(tb testing.TB) (*minioserver.Server, *stack.Stack) {
+// startStack starts a MinIO with opts and the four mocks over it, for one test or
+// benchmark.
+func startStack(tb testing.TB, opts ...minioserver.Option) (*minioserver.Server,
+	*stack.Stack) {
 	tb.Helper()
-	m := minioserver.StartTB(tb)
+	m := minioserver.StartTB(tb, opts...)
 	s, err := stack.Start(tb.Context(), stack.Config{
 		MinIOEndpoint: m.Endpoint, RootUser: m.RootUser, RootPassword: m.RootPassword,
 		VaultBucket: m.VaultBucket, MemoryBucket: m.MemoryBucket,
