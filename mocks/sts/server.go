@@ -99,6 +99,10 @@ func New(cfg Config) (*Stub, error) {
 		BaseEndpoint: aws.String(cfg.MinIOEndpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(
 			cfg.ParentAccessKey, cfg.ParentSecretKey, ""),
+		// One attempt under a short timeout: a hung MinIO must come back to the agent as
+		// the stub's refusal naming MinIO, before the agent's own timeout hides it.
+		RetryMaxAttempts: 1,
+		HTTPClient:       &http.Client{Timeout: 5 * time.Second},
 	})
 	return &Stub{
 		cfg:   cfg,
