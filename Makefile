@@ -19,20 +19,20 @@ FUZZ_TARGETS := \
 	./mocks/broker:FuzzCapRequest \
 	./mocks/worker:FuzzWorkerRequest
 
-.PHONY: e2e test unit fuzz e2e-all minio images bench clean
+.PHONY: e2e test unit fuzz e2e-all tools minio images bench clean
 
 # The main job: the e2e suite on the default backend (HARNESS_BACKEND, default auto),
 # ending with one verdict per stage-3 step.
-e2e:
+e2e: tools
 	$(GO) run ./cmd/isolation-gate
 
 # What CI runs: vet, the unit and component tests (the mutation self-check among them),
 # each fuzz target briefly, then the e2e suite on every backend this machine offers.
-test: unit fuzz e2e-all
+test: tools unit fuzz e2e-all
 
 unit:
 	$(GO) vet ./...
-	$(GOTEST) -count=1 $(UNIT_PKGS)
+	$(GOTEST) -count=1 -timeout=30m $(UNIT_PKGS)
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -49,6 +49,11 @@ e2e-all:
 	else \
 		echo "docker: no daemon answers, so the docker backend is not run"; \
 	fi
+
+# The pinned MinIO and mail catcher, built once into .cache/bin before any test waits on
+# them: the first MinIO build takes minutes.
+tools:
+	$(GO) run ./cmd/harness-prepare tools
 
 minio:
 	$(GO) run ./cmd/harness-prepare minio

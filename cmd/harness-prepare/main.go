@@ -1,6 +1,8 @@
 // Command harness-prepare builds or removes what the harness needs, ahead of a run:
 //
 //	harness-prepare minio    build the pinned MinIO into the cache (minutes, once)
+//	harness-prepare mailpit  build the pinned mail catcher into the cache
+//	harness-prepare tools    both of the above
 //	harness-prepare images   build the programs and the docker images
 //	harness-prepare clean    remove every harness container, network, volume and image
 //
@@ -16,13 +18,14 @@ import (
 	"os/signal"
 
 	"github.com/agentkeys/harness/fixtures"
+	"github.com/agentkeys/harness/fixtures/mailcatcher"
 	"github.com/agentkeys/harness/fixtures/minioserver"
 	"github.com/agentkeys/harness/sandbox"
 )
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: harness-prepare minio|images|clean")
+		fmt.Fprintln(os.Stderr, "usage: harness-prepare minio|mailpit|tools|images|clean")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -32,9 +35,12 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "minio":
-		var path string
-		if path, err = minioserver.Binary(ctx, os.Stderr); err == nil {
-			fmt.Println(path)
+		err = printPath(minioserver.Binary(ctx, os.Stderr))
+	case "mailpit":
+		err = printPath(mailcatcher.Binary(ctx, os.Stderr))
+	case "tools":
+		if err = printPath(minioserver.Binary(ctx, os.Stderr)); err == nil {
+			err = printPath(mailcatcher.Binary(ctx, os.Stderr))
 		}
 	case "images":
 		err = fixtures.PrepareImages(ctx, log)
@@ -45,12 +51,19 @@ func main() {
 		}
 		err = sandbox.Sweep(ctx, sandbox.WithAllRuns(), sandbox.WithLogger(log))
 	default:
-		fmt.Fprintf(os.Stderr, "harness-prepare: unknown command %q; want minio, images or "+
-			"clean\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "harness-prepare: unknown command %q; want minio, mailpit, "+
+			"tools, images or clean\n", os.Args[1])
 		os.Exit(2)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "harness-prepare: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+func printPath(path string, err error) error {
+	if err == nil {
+		fmt.Println(path)
+	}
+	return err
 }
