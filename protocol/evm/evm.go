@@ -36,6 +36,19 @@ func Keccak256(parts ...[]byte) []byte {
 // Key is a secp256k1 private key.
 type Key struct {
 	priv *secp256k1.PrivateKey
+	// address and deviceKeyHash are derived once, when the key is made: the public key
+	// takes a scalar multiplication, and every cap-mint and pairing call asks for them.
+	address       string
+	deviceKeyHash string
+}
+
+func newKey(priv *secp256k1.PrivateKey) *Key {
+	addr := PubKeyAddress(priv.PubKey())
+	h, err := DeviceKeyHash(addr)
+	if err != nil {
+		panic("evm: own address does not parse: " + err.Error())
+	}
+	return &Key{priv: priv, address: addr, deviceKeyHash: h}
 }
 
 // GenerateKey makes a new random key.
@@ -44,7 +57,7 @@ func GenerateKey() (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate secp256k1 key: %w", err)
 	}
-	return &Key{priv: priv}, nil
+	return newKey(priv), nil
 }
 
 // ParseKey reads the on-disk form: "0x" + 64 hex characters, surrounding space ignored.
@@ -63,23 +76,17 @@ func ParseKey(s string) (*Key, error) {
 	if overflow := scalar.SetByteSlice(raw); overflow || scalar.IsZero() {
 		return nil, errors.New("parse device key: not a valid secp256k1 scalar")
 	}
-	return &Key{priv: secp256k1.NewPrivateKey(&scalar)}, nil
+	return newKey(secp256k1.NewPrivateKey(&scalar)), nil
 }
 
 // Hex returns the on-disk form of the key. Treat the result as a secret.
 func (k *Key) Hex() string { return "0x" + hex.EncodeToString(k.priv.Serialize()) }
 
 // Address is the key's EVM address, "0x" + 40 lowercase hex.
-func (k *Key) Address() string { return PubKeyAddress(k.priv.PubKey()) }
+func (k *Key) Address() string { return k.address }
 
 // DeviceKeyHash is keccak-256 of the key's 20 raw address bytes, "0x" + 64 hex.
-func (k *Key) DeviceKeyHash() string {
-	h, err := DeviceKeyHash(k.Address())
-	if err != nil {
-		panic("evm: own address does not parse: " + err.Error())
-	}
-	return h
-}
+func (k *Key) DeviceKeyHash() string { return k.deviceKeyHash }
 
 // SignPersonal signs msg as an EIP-191 personal message and returns "0x" + r‖s‖v with
 // v = 27 or 28 and a low s.
