@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentkeys/harness/agent"
 	"github.com/agentkeys/harness/fixtures/minioserver"
+	"github.com/agentkeys/harness/mocks/credworker"
 	"github.com/agentkeys/harness/mocks/stack"
 	"github.com/agentkeys/harness/protocol/wire"
 )
@@ -82,6 +83,38 @@ func BenchmarkFloorBarePutGet1KiB(b *testing.B) {
 		r.Close()
 		require.NoError(b, err)
 		require.Equal(b, obj, got)
+	}
+}
+
+// BenchmarkSDKPutGet1KiB is the bare put and get again, with the S3 client the workers
+// use (aws-sdk-go-v2, path-style, checksums only when required) and no worker: first
+// with root credentials, then with an agent's STS credentials and session policy. It
+// splits a worker roundtrip's distance from the floor into the client's share, MinIO's
+// share for a session, and the rest, which is the worker's.
+func BenchmarkSDKPutGet1KiB(b *testing.B) {
+	m, s := startStack(b, benchMinIO()...)
+	ctx := b.Context()
+	c := newMaster(b, ctx, m, s)
+	sts, err := c.Credentials(ctx, agent.RoleVault)
+	require.NoError(b, err)
+	root := agent.STSCreds{AccessKeyID: m.RootUser, SecretAccessKey: m.RootPassword}
+	obj := randomObject(b)
+	// The key the session policy allows, so that both cases write the same object.
+	key := credworker.Key(c.Omni, "sdk-bench")
+
+	for _, tc := range []struct {
+		name  string
+		creds agent.STSCreds
+	}{{"root", root}, {"sts-creds", sts}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s3c := &agent.S3{Endpoint: m.Endpoint}
+			for b.Loop() {
+				require.NoError(b, s3c.Put(ctx, tc.creds, m.VaultBucket, key, obj))
+				got, err := s3c.Get(ctx, tc.creds, m.VaultBucket, key)
+				require.NoError(b, err)
+				require.Equal(b, obj, got)
+			}
+		})
 	}
 }
 
