@@ -43,6 +43,9 @@ type Endpoints struct {
 	MemoryRoleARN string
 	VaultBucket   string
 	MemoryBucket  string
+	// Vendor is the mock vendor an agent signs up with; empty when the environment
+	// names none, since only provisioning needs it.
+	Vendor string
 }
 
 // The environment variables EndpointsFromEnv reads.
@@ -56,12 +59,14 @@ const (
 	EnvMemoryRoleARN = "AGENTKEYS_MEMORY_ROLE_ARN"
 	EnvVaultBucket   = "AGENTKEYS_VAULT_BUCKET"
 	EnvMemoryBucket  = "AGENTKEYS_MEMORY_BUCKET"
+	EnvVendor        = "AGENTKEYS_VENDOR_URL"
 	EnvKeyFile       = "AGENTKEYS_DEVICE_KEY_FILE"
 	EnvSessionFile   = "AGENTKEYS_SESSION_FILE"
 )
 
 // EndpointsFromEnv reads the endpoints from the environment. The four service URLs are
-// required; role ARNs and buckets default to the harness's names.
+// required; role ARNs and buckets default to the harness's names; the vendor's URL is
+// optional.
 func EndpointsFromEnv() (Endpoints, error) {
 	e := Endpoints{
 		Broker:        os.Getenv(EnvBroker),
@@ -73,6 +78,7 @@ func EndpointsFromEnv() (Endpoints, error) {
 		MemoryRoleARN: envOr(EnvMemoryRoleARN, DefaultMemoryRoleARN),
 		VaultBucket:   envOr(EnvVaultBucket, wire.DefaultVaultBucket),
 		MemoryBucket:  envOr(EnvMemoryBucket, wire.DefaultMemoryBucket),
+		Vendor:        os.Getenv(EnvVendor),
 	}
 	var missing []string
 	for name, v := range map[string]string{EnvBroker: e.Broker, EnvSTS: e.STS,
@@ -88,13 +94,18 @@ func EndpointsFromEnv() (Endpoints, error) {
 }
 
 // Env returns the endpoints as AGENTKEYS_* variables, the inverse of EndpointsFromEnv.
+// An empty vendor URL is left out, as EndpointsFromEnv reads a missing one.
 func (e Endpoints) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		EnvBroker: e.Broker, EnvSTS: e.STS, EnvCredWorker: e.CredWorker,
 		EnvMemoryWorker: e.MemoryWorker, EnvS3: e.S3, EnvVaultRoleARN: e.VaultRoleARN,
 		EnvMemoryRoleARN: e.MemoryRoleARN, EnvVaultBucket: e.VaultBucket,
 		EnvMemoryBucket: e.MemoryBucket,
 	}
+	if e.Vendor != "" {
+		env[EnvVendor] = e.Vendor
+	}
+	return env
 }
 
 func envOr(name, def string) string {

@@ -232,10 +232,32 @@ func (v *Vendor) SignUp(ctx context.Context, mailbox *Broker, session,
 	return ans.APIKey, nil
 }
 
-// Email is the agent's own address, derived from the label in its derivation path and
-// its omni exactly as the broker derives it at the claim (wire.AgentEmail), so an agent
-// whose session file predates the address still knows it.
-func (s Session) Email() (string, error) {
+// Provision is the agent-side provisioning flow: the agent signs up at vendor with its
+// own address email, reads the verification link from its own mailbox with its session,
+// confirms it, and stores the API key it receives as a self-owned credential under
+// service. Each call rotates the key at the vendor. The key goes from the vendor's answer
+// to the cred worker and nowhere else; it is not returned.
+func (c *Client) Provision(ctx context.Context, vendor *Vendor, email, service string) (
+	wire.StoreAnswer, error) {
+	key, err := vendor.SignUp(ctx, c.broker(), c.Session, email)
+	if err != nil {
+		return wire.StoreAnswer{}, fmt.Errorf("provision %s: %w", service, err)
+	}
+	ans, err := c.CredStore(ctx, service, []byte(key))
+	if err != nil {
+		return wire.StoreAnswer{}, fmt.Errorf("provision %s: %w", service, err)
+	}
+	return ans, nil
+}
+
+// OwnEmail is the agent's own address: the one pairing stored, else the one derived
+// from the label in its derivation path and its omni exactly as the broker derives it at
+// the claim (wire.AgentEmail), so an agent whose session file predates the address still
+// knows it.
+func (s Session) OwnEmail() (string, error) {
+	if s.Email != "" {
+		return s.Email, nil
+	}
 	label, _, ok := strings.Cut(s.DerivationPath, "/")
 	if !ok || label == "" {
 		return "", fmt.Errorf("agent email: derivation path %q has no label", s.DerivationPath)

@@ -39,12 +39,17 @@ func TestSessionEmailMatchesTheBrokers(t *testing.T) {
 	child, err := omni.Agent(parent, "alice", 1)
 	require.NoError(t, err)
 
-	got, err := Session{Omni: child.Prefixed(), DerivationPath: "alice/1"}.Email()
+	got, err := Session{Omni: child.Prefixed(), DerivationPath: "alice/1"}.OwnEmail()
 
 	require.NoError(t, err)
 	assert.Equal(t, wire.AgentEmail("alice", child), got)
 	assert.Equal(t, "alice-"+child.String()[:8]+"@agents.test", got)
 
-	_, err = Session{Omni: child.String(), DerivationPath: ""}.Email()
+	_, err = Session{Omni: child.String(), DerivationPath: ""}.OwnEmail()
 	assert.ErrorContains(t, err, "no label")
+
+	got, err = Session{Omni: child.Prefixed(), DerivationPath: "alice/1",
+		Email: "given@agents.test"}.OwnEmail()
+	require.NoError(t, err)
+	assert.Equal(t, "given@agents.test", got, "the address pairing stored comes first")
 }

@@ -23,11 +23,14 @@ const (
 // ErrNoKey means the device key file does not exist yet.
 var ErrNoKey = errors.New("no device key: run keygen first")
 
-// Session is what pairing leaves the agent with.
+// Session is what pairing leaves the agent with. Email is the address the broker gave
+// the agent at the claim; a session file written before agents had one leaves it empty
+// (see OwnEmail).
 type Session struct {
 	JWT            string `json:"session_jwt"`
 	Omni           string `json:"child_omni"`
 	DerivationPath string `json:"derivation_path"`
+	Email          string `json:"email,omitempty"`
 }
 
 // Pairing is the pending pairing request the agent polls for.
