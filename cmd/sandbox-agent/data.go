@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/agentkeys/harness/agent"
 	"github.com/agentkeys/harness/protocol/evm"
 	"github.com/agentkeys/harness/protocol/wire"
 )
@@ -167,6 +168,61 @@ func (c *cli) credList(args []string) error {
 		fmt.Fprintln(c.stdout, s)
 	}
 	return nil
+}
+
+// credProvision signs the agent up at the vendor with its own address and stores the
+// API key it receives as its own credential. It prints where the key went, never the
+// key: provisioning is the one flow in which the agent holds a secret that no one handed
+// it, so nothing but the vault may see it.
+func (c *cli) credProvision(args []string) error {
+	fs := flag.NewFlagSet("cred provision", flag.ContinueOnError)
+	svc := fs.String("service", "", "the service name the vendor's key is stored under")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *svc == "" {
+		return usagef("--service is required")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	if cl.Vendor == "" {
+		return fmt.Errorf("%s is not set: provision needs the vendor's URL", agent.EnvVendor)
+	}
+	s, err := agent.LoadSession()
+	if err != nil {
+		return err
+	}
+	email, err := s.OwnEmail()
+	if err != nil {
+		return err
+	}
+
+	ans, err := cl.Provision(c.ctx, &agent.Vendor{URL: cl.Vendor}, email, *svc)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(map[string]any{"service": *svc, "email": email, "s3_key": ans.S3Key,
+		"envelope_size": ans.EnvelopeSize})
+}
+
+// mailList prints the agent's own mailbox as the broker's mailbox route shows it to the
+// agent's session: ids, senders, recipients and subjects, without the texts, which carry
+// one-time links.
+func (c *cli) mailList(args []string) error {
+	if err := parse(flag.NewFlagSet("mail list", flag.ContinueOnError), args); err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	box, err := (&agent.Broker{URL: cl.Broker}).Mailbox(c.ctx, cl.Session)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(box)
 }
 
 // capMint mints a cap with the agent's own session and prints the token. The agent is

@@ -64,14 +64,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func (c *cli) dispatch(args []string) error {
 	if len(args) == 0 {
-		return usagef("no command; want keygen, pair, whoami, memory, cred or cap")
+		return usagef("no command; want keygen, pair, whoami, memory, cred, cap or mail")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "keygen":
 		return c.keygen(rest)
 	case "whoami":
 		return c.whoami(rest)
-	case "pair", "memory", "cred", "cap":
+	case "pair", "memory", "cred", "cap", "mail":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand", cmd)
 		}
@@ -91,8 +91,12 @@ func (c *cli) dispatch(args []string) error {
 			return c.credFetch(rest)
 		case "cred list":
 			return c.credList(rest)
+		case "cred provision":
+			return c.credProvision(rest)
 		case "cap mint":
 			return c.capMint(rest)
+		case "mail list":
+			return c.mailList(rest)
 		}
 		return usagef("unknown command %q", cmd+" "+sub)
 	}
@@ -191,12 +195,13 @@ func (c *cli) pairPoll(args []string) error {
 				return err
 			}
 			s := agent.Session{JWT: ans.SessionJWT, Omni: ans.ChildOmni,
-				DerivationPath: ans.DerivationPath}
+				DerivationPath: ans.DerivationPath, Email: ans.Email}
 			if err := agent.SaveJSON(sp, s); err != nil {
 				return err
 			}
 			return c.printJSON(map[string]string{"status": ans.Status,
-				"child_omni": ans.ChildOmni, "derivation_path": ans.DerivationPath})
+				"child_omni": ans.ChildOmni, "derivation_path": ans.DerivationPath,
+				"email": ans.Email})
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("still %s after %s: the master has not claimed the code",
@@ -227,6 +232,9 @@ func (c *cli) whoami(args []string) error {
 	if s, err := agent.LoadSession(); err == nil {
 		out["omni"] = s.Omni
 		out["derivation_path"] = s.DerivationPath
+		if email, err := s.OwnEmail(); err == nil {
+			out["email"] = email
+		}
 	}
 	return c.printJSON(out)
 }

@@ -85,6 +85,8 @@ func TestUsageErrors(t *testing.T) {
 		"unknown flag":      {"cred", "fetch", "--service", "s", "--loud"},
 		"stray argument":    {"whoami", "extra"},
 		"bad route":         {"cap", "mint", "--route", "admin", "--service", "s"},
+		"no service":        {"cred", "provision"},
+		"mail argument":     {"mail", "list", "extra"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
