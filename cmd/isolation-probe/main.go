@@ -4,13 +4,16 @@
 // data, so a stack that refuses everything fails too.
 //
 //	isolation-probe --target bob=<omni> [--target master=<omni>] \
-//	    [--stolen-dir DIR] [--backdated]
+//	    [--email bob=<address>] [--stolen-dir DIR] [--backdated]
 //
 // --stolen-dir holds caps minted for a target (<label>.<route>.cap, with route one of
 // cred-store, cred-fetch, memory-put, memory-get), planted by the test: the probe uses
-// them with A's own credentials. --backdated says the test has asked the broker to date
-// A's next cap and next OIDC JWT an hour back, so the probe can show expired ones
-// refused.
+// them with A's own credentials. For a target given an --email it also holds
+// <label>.mail-ids, the ids of messages in the target's mailbox, one a line: the probe
+// asks for them through A's own mailbox, and signs up at the vendor with the target's
+// address to show that the link goes to the target, not to A. --backdated says the test
+// has asked the broker to date A's next cap and next OIDC JWT an hour back, so the probe
+// can show expired ones refused.
 //
 // It prints one JSON line per attempt (name, target, expect, status, reason, code,
 // error, pass) and exits 0 only when every attempt behaved as expected; 1 when any did

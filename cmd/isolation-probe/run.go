@@ -19,10 +19,12 @@ import (
 	"github.com/agentkeys/harness/protocol/wire"
 )
 
-// target is another identity whose data A must not reach.
+// target is another identity whose data A must not reach. email is set for an agent
+// target, which has a mailbox; a master has none.
 type target struct {
 	label string
 	omni  omni.Omni
+	email string
 }
 
 type targets []target
@@ -42,6 +44,25 @@ func (t *targets) Set(v string) error {
 	return nil
 }
 
+// emails sets the address of targets named by earlier --target flags.
+type emails struct{ t *targets }
+
+func (e emails) String() string { return "" }
+
+func (e emails) Set(v string) error {
+	label, addr, ok := strings.Cut(v, "=")
+	if !ok || label == "" || !strings.Contains(addr, "@") {
+		return errors.New("want label=address")
+	}
+	for i := range *e.t {
+		if (*e.t)[i].label == label {
+			(*e.t)[i].email = addr
+			return nil
+		}
+	}
+	return fmt.Errorf("no --target %s before it", label)
+}
+
 // probe holds A's client and what the attempts need.
 type probe struct {
 	ctx       context.Context
@@ -59,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var p probe
 	fs.Var(&p.targets, "target", "label=omni of an identity whose data must be out of reach")
+	fs.Var(emails{&p.targets}, "email", "label=address of a target's mailbox")
 	fs.StringVar(&p.stolenDir, "stolen-dir", "", "directory of caps minted for targets")
 	fs.BoolVar(&p.backdated, "backdated", false,
 		"the broker will date A's next cap and OIDC JWT an hour back")
@@ -126,6 +148,7 @@ func (p *probe) all() error {
 	p.capMint()
 	p.sts()
 	p.worker(vault, memory)
+	p.mail()
 	return nil
 }
 
@@ -179,6 +202,8 @@ func (p *probe) capMint() {
 	svc := agent.MemoryService("probe")
 	_, err := p.a.MintCap(p.ctx, wire.RouteCapMemoryPut, self, self, svc)
 	p.try("capmint/control", "self", okay, err)
+	_, err = p.a.MintCap(p.ctx, wire.RouteCapCredFetch, self, self, provisioned)
+	p.try("capmint/cred-fetch/own", "self", okay, err)
 
 	for _, t := range p.targets {
 		_, err := p.a.MintCap(p.ctx, wire.RouteCapMemoryPut, t.omni, self, svc)
@@ -193,6 +218,11 @@ func (p *probe) capMint() {
 		_, err = p.a.MintCap(p.ctx, wire.RouteCapCredStore, self, t.omni, "openrouter")
 		p.try("capmint/cred-store-actor-other", t.label,
 			brokerRefused(403, wire.ReasonCredStoreNotMasterSelf), err)
+		// A fetch reads the operator's prefix, so a fetch cap naming the target as
+		// operator is the way to the target's credentials; the mint is where it stops.
+		_, err = p.a.MintCap(p.ctx, wire.RouteCapCredFetch, t.omni, t.omni, provisioned)
+		p.try("capmint/cred-fetch/operator-other", t.label,
+			brokerRefused(403, wire.ReasonOperatorMismatch), err)
 	}
 }
 
@@ -368,6 +398,14 @@ func (p *probe) stolen(t target, cred, mem *agent.Worker, vault, memory agent.ST
 	if tok := read("cred-fetch"); tok != nil {
 		_, err := cred.CredFetch(ctx, vault, tok)
 		p.try("worker/stolen/cred-fetch", t.label, workerDenied(wire.ReasonS3Get), err)
+	}
+	// An agent target has provisioned a vendor key; its cap for that key is planted too.
+	if t.email != "" {
+		if tok := read("cred-fetch-provisioned"); tok != nil {
+			_, err := cred.CredFetch(ctx, vault, tok)
+			p.try("worker/stolen/cred-fetch-provisioned", t.label,
+				workerDenied(wire.ReasonS3Get), err)
+		}
 	}
 	if tok := read("memory-put"); tok != nil {
 		_, err := mem.MemoryPut(ctx, memory, tok, secret)

@@ -35,14 +35,22 @@ type Line struct {
 func (l Line) ID() string { return l.Name + "@" + l.Target }
 
 // Victim is an identity whose data a probe must not reach. It has stored one credential
-// and one memory before the probe runs, so there is something to steal.
+// and one memory before the probe runs, so there is something to steal; an agent Victim
+// has also provisioned a vendor key, which put mail in its mailbox.
 type Victim struct {
 	Label string
 	Omni  omni.Omni
+	// Email is an agent Victim's address; a master has none, and no mail attempts are
+	// made against it.
+	Email string
 	// caps minted by the Victim for itself, by route name, planted in the prober's
 	// sandbox as stolen caps.
 	Caps map[string][]byte
 }
+
+// ProvisionedService is the service under which an agent Victim keeps the API key it
+// provisioned at the mock vendor.
+const ProvisionedService = "modelapi"
 
 // probeRoutes are the cap routes a probe receives stolen caps for, by file name.
 var probeRoutes = map[string]string{
@@ -59,27 +67,35 @@ func probeService(route string) string {
 	return "probe"
 }
 
-// AgentVictim has agent a store its data and mint its caps, inside its own sandbox.
+// AgentVictim has agent a store its data, provision a vendor key under
+// ProvisionedService and mint its caps, inside its own sandbox.
 func AgentVictim(ctx context.Context, a *fixtures.Agent) (Victim, error) {
-	v := Victim{Label: a.Label, Omni: a.Omni, Caps: map[string][]byte{}}
+	v := Victim{Label: a.Label, Omni: a.Omni, Email: a.Email, Caps: map[string][]byte{}}
 	for _, args := range [][]string{
 		{"cred", "store", "--service", "probe", "--content", "Victim cred of " + a.Label},
 		{"memory", "put", "--namespace", "probe", "--content", "Victim memory of " + a.Label},
+		{"cred", "provision", "--service", ProvisionedService},
 	} {
 		if err := runOK(ctx, a, args...); err != nil {
 			return v, err
 		}
 	}
-	for name, route := range probeRoutes {
-		res, err := a.Run(ctx, []string{"cap", "mint", "--route", name,
-			"--service", probeService(route)})
+	mint := func(route, service string) ([]byte, error) {
+		res, err := a.Run(ctx, []string{"cap", "mint", "--route", route, "--service", service})
 		if err == nil && res.ExitCode != 0 {
-			err = &fixtures.CommandError{Args: []string{"cap", "mint", name}, Result: res}
+			err = &fixtures.CommandError{Args: []string{"cap", "mint", route}, Result: res}
 		}
-		if err != nil {
+		return []byte(strings.TrimSpace(res.Stdout)), err
+	}
+	var err error
+	for name, route := range probeRoutes {
+		if v.Caps[name], err = mint(name, probeService(route)); err != nil {
 			return v, err
 		}
-		v.Caps[name] = []byte(strings.TrimSpace(res.Stdout))
+	}
+	// The stolen cap that points at the provisioned key itself.
+	if v.Caps["cred-fetch-provisioned"], err = mint("cred-fetch", ProvisionedService); err != nil {
+		return v, err
 	}
 	return v, nil
 }
@@ -122,9 +138,10 @@ type Outcome struct {
 	Compared int      // how many Victim objects were compared
 }
 
-// Run plants the victims' caps in the prober's sandbox, backdates the prober's next
-// cap and OIDC JWT, runs isolation-probe there and checks, with root credentials, that
-// every Victim object is byte-identical afterwards.
+// Run plants the victims' caps and the ids of their mail (read on the host through the
+// catcher's API) in the prober's sandbox, backdates the prober's next cap and OIDC JWT,
+// runs isolation-probe there and checks, with root credentials, that every Victim object
+// is byte-identical afterwards.
 func Run(ctx context.Context, s *fixtures.Stack, prober *fixtures.Agent,
 	victims ...Victim) (Outcome, error) {
 	out := Outcome{Prober: prober.Label}
@@ -136,17 +153,37 @@ func Run(ctx context.Context, s *fixtures.Stack, prober *fixtures.Agent,
 
 	stolen := prober.Sandbox.Home() + "/stolen"
 	args := []string{"isolation-probe", "--stolen-dir", stolen, "--backdated"}
+	plant := func(name string, data []byte) error {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			return err
+		}
+		if err := prober.Sandbox.CopyFileTo(ctx, f, stolen+"/"+name, 0o600); err != nil {
+			return fmt.Errorf("plant %s: %w", name, err)
+		}
+		return nil
+	}
 	for _, v := range victims {
 		args = append(args, "--target", v.Label+"="+v.Omni.String())
 		for name, tok := range v.Caps {
-			f := filepath.Join(dir, v.Label+"."+name+".cap")
-			if err := os.WriteFile(f, tok, 0o600); err != nil {
+			if err := plant(v.Label+"."+name+".cap", tok); err != nil {
 				return out, err
 			}
-			dst := stolen + "/" + filepath.Base(f)
-			if err := prober.Sandbox.CopyFileTo(ctx, f, dst, 0o600); err != nil {
-				return out, fmt.Errorf("plant %s: %w", filepath.Base(f), err)
-			}
+		}
+		if v.Email == "" {
+			continue
+		}
+		args = append(args, "--email", v.Label+"="+v.Email)
+		inbox, err := s.Mail().MessagesTo(ctx, v.Email)
+		if err != nil {
+			return out, fmt.Errorf("read %s's mailbox: %w", v.Label, err)
+		}
+		var ids strings.Builder
+		for _, m := range inbox {
+			fmt.Fprintln(&ids, m.ID)
+		}
+		if err := plant(v.Label+".mail-ids", []byte(ids.String())); err != nil {
+			return out, err
 		}
 	}
 
@@ -229,6 +266,7 @@ func snapshot(ctx context.Context, s *fixtures.Stack, victims []Victim) (
 func RequiredAttempts(victims []Victim) []string {
 	self := []string{
 		"sts/vault/control", "sts/memory/control", "capmint/control", "sts/jwt/control",
+		"capmint/cred-fetch/own", "mailbox/list/own", "mailbox/read/own", "vendor/signup/own",
 		"sts/jwt/wrong-audience", "sts/jwt/untagged", "sts/jwt/expired", "sts/role/unknown",
 		"worker/cap/expired",
 		"worker/cred/store/own", "worker/cred/fetch/own",
@@ -239,9 +277,18 @@ func RequiredAttempts(victims []Victim) []string {
 	}
 	perTarget := []string{
 		"capmint/operator-other", "capmint/actor-other", "capmint/cred-store-actor-other",
+		"capmint/cred-fetch/operator-other",
 		"sts/jwt/tampered-tag", "worker/edited/actor", "worker/body/names-target",
 		"worker/stolen/cred-store", "worker/stolen/cred-fetch",
 		"worker/stolen/memory-put", "worker/stolen/memory-get",
+	}
+	// A target with a mailbox, each beside the same thing on A's own mail or key: the
+	// mailbox attempts beside mailbox/list/own and mailbox/read/own, the sign-up with the
+	// target's address beside vendor/signup/own, the stolen cap for the provisioned key
+	// beside worker/cred/fetch/own.
+	perMailbox := []string{
+		"mailbox/read/target", "mailbox/list/target", "vendor/signup/target",
+		"worker/stolen/cred-fetch-provisioned",
 	}
 	for _, role := range []string{"vault", "memory"} {
 		for _, a := range []string{"put/own", "get/own", "list/own", "delete/own",
@@ -262,6 +309,11 @@ func RequiredAttempts(victims []Victim) []string {
 	for _, v := range victims {
 		for _, n := range perTarget {
 			ids = append(ids, n+"@"+v.Label)
+		}
+		if v.Email != "" {
+			for _, n := range perMailbox {
+				ids = append(ids, n+"@"+v.Label)
+			}
 		}
 	}
 	slices.Sort(ids)

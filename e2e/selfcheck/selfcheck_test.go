@@ -24,9 +24,11 @@ var catchers = map[string][]string{
 	"worker-skips-signature": {"worker/edited/service@self", "worker/edited/expiry@self"},
 	"worker-key-from-body":   {"worker/body/names-target@bob"},
 	"worker-uses-root-credentials": {"worker/stolen/cred-store@bob",
-		"worker/stolen/memory-put@bob", "worker/stolen/cred-fetch@bob"},
+		"worker/stolen/memory-put@bob", "worker/stolen/cred-fetch@bob",
+		"worker/stolen/cred-fetch-provisioned@bob"},
 	"broker-skips-operator-check": {"capmint/operator-other@bob",
-		"capmint/operator-and-actor-other@bob"},
+		"capmint/operator-and-actor-other@bob", "capmint/cred-fetch/operator-other@bob"},
+	"mailbox-skips-owner-check": {"mailbox/read/target@bob"},
 }
 
 func TestEveryFaultIsCaught(t *testing.T) {

@@ -24,6 +24,9 @@ type Set struct {
 	// BrokerSkipsOperatorCheck makes the broker mint caps whose operator is not the
 	// session's omni.
 	BrokerSkipsOperatorCheck bool
+	// MailboxSkipsOwnerCheck makes the broker's mailbox route hand out any message by
+	// its id, whoever it is addressed to.
+	MailboxSkipsOwnerCheck bool
 }
 
 // Named is one fault with the name the self-check reports it under.
@@ -41,5 +44,6 @@ func All() []Named {
 		{"worker-key-from-body", Set{WorkerKeyFromBody: true}},
 		{"worker-uses-root-credentials", Set{WorkerUsesRootCredentials: true}},
 		{"broker-skips-operator-check", Set{BrokerSkipsOperatorCheck: true}},
+		{"mailbox-skips-owner-check", Set{MailboxSkipsOwnerCheck: true}},
 	}
 }

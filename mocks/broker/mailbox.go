@@ -77,7 +77,7 @@ func (b *Broker) mailboxRead(w http.ResponseWriter, r *http.Request) {
 	}
 	// Another mailbox's message answers exactly as one that does not exist, so that an
 	// agent cannot learn which ids are live.
-	if err != nil || !m.AddressedTo(addr) {
+	if err != nil || (!m.AddressedTo(addr) && !b.faults.MailboxSkipsOwnerCheck) {
 		b.refuse(w, r, http.StatusNotFound, wire.ReasonMessageNotFound,
 			"no message with this id in your mailbox")
 		return
