@@ -30,6 +30,8 @@ func assertProbe(t *testing.T, o isolation.Outcome) {
 }
 
 // TestIsolationTwoAgents: two sibling agents under one master, each probing the other.
+// Each has provisioned a vendor key; the other's sign-up with its address mails the link
+// to it alone, and its key keeps working.
 func TestIsolationTwoAgents(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -41,6 +43,13 @@ func TestIsolationTwoAgents(t *testing.T) {
 	require.NoError(t, err)
 	vb, err := isolation.AgentVictim(ctx, bob)
 	require.NoError(t, err)
+	keys, mail := map[string]string{}, map[string]int{}
+	for _, a := range []*fixtures.Agent{alice, bob} {
+		keys[a.Label] = fetchKey(t, a)
+		inbox, err := stack.Mail().MessagesTo(ctx, a.Email)
+		require.NoError(t, err)
+		mail[a.Label] = len(inbox)
+	}
 
 	for _, c := range []struct {
 		prober *fixtures.Agent
@@ -52,6 +61,20 @@ func TestIsolationTwoAgents(t *testing.T) {
 			assertProbe(t, o)
 		})
 	}
+
+	// The stored keys are unchanged (victims-unchanged above); here they still work.
+	t.Run("victims-keep-their-keys", func(t *testing.T) {
+		for _, a := range []*fixtures.Agent{alice, bob} {
+			who, err := stack.Vendor().Whoami(ctx, keys[a.Label])
+			require.NoError(t, err, "%s's key after a sign-up with its address", a.Label)
+			assert.Equal(t, a.Email, who)
+			inbox, err := stack.Mail().MessagesTo(ctx, a.Email)
+			require.NoError(t, err)
+			// One link from the other's sign-up with its address, one from its own
+			// probe's control sign-up: both landed here.
+			assert.Len(t, inbox, mail[a.Label]+2, "sign-up links for %s", a.Label)
+		}
+	})
 }
 
 // TestIsolationThreeIdentities: two agents under different masters and one of the

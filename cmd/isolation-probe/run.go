@@ -399,14 +399,6 @@ func (p *probe) stolen(t target, cred, mem *agent.Worker, vault, memory agent.ST
 		_, err := cred.CredFetch(ctx, vault, tok)
 		p.try("worker/stolen/cred-fetch", t.label, workerDenied(wire.ReasonS3Get), err)
 	}
-	// An agent target has provisioned a vendor key; its cap for that key is planted too.
-	if t.email != "" {
-		if tok := read("cred-fetch-provisioned"); tok != nil {
-			_, err := cred.CredFetch(ctx, vault, tok)
-			p.try("worker/stolen/cred-fetch-provisioned", t.label,
-				workerDenied(wire.ReasonS3Get), err)
-		}
-	}
 	if tok := read("memory-put"); tok != nil {
 		_, err := mem.MemoryPut(ctx, memory, tok, secret)
 		p.try("worker/stolen/memory-put", t.label, workerDenied(wire.ReasonS3Put), err)

@@ -80,22 +80,16 @@ func AgentVictim(ctx context.Context, a *fixtures.Agent) (Victim, error) {
 			return v, err
 		}
 	}
-	mint := func(route, service string) ([]byte, error) {
-		res, err := a.Run(ctx, []string{"cap", "mint", "--route", route, "--service", service})
-		if err == nil && res.ExitCode != 0 {
-			err = &fixtures.CommandError{Args: []string{"cap", "mint", route}, Result: res}
-		}
-		return []byte(strings.TrimSpace(res.Stdout)), err
-	}
-	var err error
 	for name, route := range probeRoutes {
-		if v.Caps[name], err = mint(name, probeService(route)); err != nil {
+		res, err := a.Run(ctx, []string{"cap", "mint", "--route", name,
+			"--service", probeService(route)})
+		if err == nil && res.ExitCode != 0 {
+			err = &fixtures.CommandError{Args: []string{"cap", "mint", name}, Result: res}
+		}
+		if err != nil {
 			return v, err
 		}
-	}
-	// The stolen cap that points at the provisioned key itself.
-	if v.Caps["cred-fetch-provisioned"], err = mint("cred-fetch", ProvisionedService); err != nil {
-		return v, err
+		v.Caps[name] = []byte(strings.TrimSpace(res.Stdout))
 	}
 	return v, nil
 }
@@ -282,14 +276,10 @@ func RequiredAttempts(victims []Victim) []string {
 		"worker/stolen/cred-store", "worker/stolen/cred-fetch",
 		"worker/stolen/memory-put", "worker/stolen/memory-get",
 	}
-	// A target with a mailbox, each beside the same thing on A's own mail or key: the
-	// mailbox attempts beside mailbox/list/own and mailbox/read/own, the sign-up with the
-	// target's address beside vendor/signup/own, the stolen cap for the provisioned key
-	// beside worker/cred/fetch/own.
-	perMailbox := []string{
-		"mailbox/read/target", "mailbox/list/target", "vendor/signup/target",
-		"worker/stolen/cred-fetch-provisioned",
-	}
+	// A target with a mailbox, each beside the same thing on A's own mail: the mailbox
+	// attempts beside mailbox/list/own and mailbox/read/own, the sign-up with the
+	// target's address beside vendor/signup/own.
+	perMailbox := []string{"mailbox/read/target", "mailbox/list/target", "vendor/signup/target"}
 	for _, role := range []string{"vault", "memory"} {
 		for _, a := range []string{"put/own", "get/own", "list/own", "delete/own",
 			"list/bots", "list/none", "put/bots", "put/other-bucket", "get/other-bucket",
