@@ -45,7 +45,7 @@ func TestAgentProvisionsOwnCredential(t *testing.T) {
 	assert.Equal(t, alice.Email, who)
 
 	t.Run("provisioning-again-rotates", func(t *testing.T) {
-		old := fetchKey(t, alice)
+		old := key
 
 		provision(t, alice)
 		next := fetchKey(t, alice)
