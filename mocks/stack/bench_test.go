@@ -168,10 +168,11 @@ type dataClass struct {
 	storeRoute string
 	fetchRoute string
 	workerURL  func(*stack.Stack) string
-	store      func(ctx context.Context, w *agent.Worker, creds agent.STSCreds, token,
-		p []byte) error
-	fetch func(ctx context.Context, w *agent.Worker, creds agent.STSCreds,
-		token []byte) ([]byte, error)
+	// store and fetch are the worker client's methods for the class, as method
+	// expressions, so the receiver comes first.
+	store func(*agent.Worker, context.Context, agent.STSCreds, []byte, []byte) (
+		wire.StoreAnswer, error)
+	fetch func(*agent.Worker, context.Context, agent.STSCreds, []byte) ([]byte, error)
 }
 
 var (
@@ -179,29 +180,13 @@ var (
 		name: "cred", role: agent.RoleVault, service: "openrouter",
 		storeRoute: wire.RouteCapCredStore, fetchRoute: wire.RouteCapCredFetch,
 		workerURL: func(s *stack.Stack) string { return s.CredURL },
-		store: func(ctx context.Context, w *agent.Worker, creds agent.STSCreds, token,
-			p []byte) error {
-			_, err := w.CredStore(ctx, creds, token, p)
-			return err
-		},
-		fetch: func(ctx context.Context, w *agent.Worker, creds agent.STSCreds,
-			token []byte) ([]byte, error) {
-			return w.CredFetch(ctx, creds, token)
-		},
+		store:     (*agent.Worker).CredStore, fetch: (*agent.Worker).CredFetch,
 	}
 	memoryClass = dataClass{
 		name: "memory", role: agent.RoleMemory, service: agent.MemoryService("notes"),
 		storeRoute: wire.RouteCapMemoryPut, fetchRoute: wire.RouteCapMemoryGet,
 		workerURL: func(s *stack.Stack) string { return s.MemoryURL },
-		store: func(ctx context.Context, w *agent.Worker, creds agent.STSCreds, token,
-			p []byte) error {
-			_, err := w.MemoryPut(ctx, creds, token, p)
-			return err
-		},
-		fetch: func(ctx context.Context, w *agent.Worker, creds agent.STSCreds,
-			token []byte) ([]byte, error) {
-			return w.MemoryGet(ctx, creds, token)
-		},
+		store:     (*agent.Worker).MemoryPut, fetch: (*agent.Worker).MemoryGet,
 	}
 )
 
@@ -226,8 +211,9 @@ func benchCredsInHand(b *testing.B, dc dataClass) {
 	obj := randomObject(b)
 
 	for b.Loop() {
-		require.NoError(b, dc.store(ctx, w, creds, store, obj))
-		got, err := dc.fetch(ctx, w, creds, fetch)
+		_, err := dc.store(w, ctx, creds, store, obj)
+		require.NoError(b, err)
+		got, err := dc.fetch(w, ctx, creds, fetch)
 		require.NoError(b, err)
 		require.Equal(b, obj, got)
 	}
@@ -252,8 +238,9 @@ func BenchmarkFullRoundtrip(b *testing.B) {
 				require.NoError(b, err)
 				creds, err := c.Credentials(ctx, dc.role)
 				require.NoError(b, err)
-				require.NoError(b, dc.store(ctx, w, creds, store, obj))
-				got, err := dc.fetch(ctx, w, creds, fetch)
+				_, err = dc.store(w, ctx, creds, store, obj)
+				require.NoError(b, err)
+				got, err := dc.fetch(w, ctx, creds, fetch)
 				require.NoError(b, err)
 				require.Equal(b, obj, got)
 			}
