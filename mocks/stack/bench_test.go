@@ -197,25 +197,45 @@ func BenchmarkCredRoundtripCredsInHand(b *testing.B) { benchCredsInHand(b, crede
 // BenchmarkMemoryRoundtripCredsInHand is the same through the memory worker.
 func BenchmarkMemoryRoundtripCredsInHand(b *testing.B) { benchCredsInHand(b, memoryClass) }
 
+// inHand is what an agent gets before it calls a worker: a store cap and a fetch cap
+// for the class's service, and STS credentials for its role.
+type inHand struct {
+	store, fetch []byte
+	creds        agent.STSCreds
+}
+
+func (dc dataClass) gather(b *testing.B, ctx context.Context, c *agent.Client) inHand {
+	var h inHand
+	var err error
+	h.store, err = c.MintCap(ctx, dc.storeRoute, c.Omni, c.Omni, dc.service)
+	require.NoError(b, err)
+	h.fetch, err = c.MintCap(ctx, dc.fetchRoute, c.Omni, c.Omni, dc.service)
+	require.NoError(b, err)
+	h.creds, err = c.Credentials(ctx, dc.role)
+	require.NoError(b, err)
+	return h
+}
+
+// roundtrip stores obj through w with what is in hand and requires it back unchanged.
+func (dc dataClass) roundtrip(b *testing.B, ctx context.Context, w *agent.Worker, h inHand,
+	obj []byte) {
+	_, err := dc.store(w, ctx, h.creds, h.store, obj)
+	require.NoError(b, err)
+	got, err := dc.fetch(w, ctx, h.creds, h.fetch)
+	require.NoError(b, err)
+	require.Equal(b, obj, got)
+}
+
 func benchCredsInHand(b *testing.B, dc dataClass) {
 	m, s := startStack(b, benchMinIO()...)
 	ctx := b.Context()
 	c := newMaster(b, ctx, m, s)
-	store, err := c.MintCap(ctx, dc.storeRoute, c.Omni, c.Omni, dc.service)
-	require.NoError(b, err)
-	fetch, err := c.MintCap(ctx, dc.fetchRoute, c.Omni, c.Omni, dc.service)
-	require.NoError(b, err)
-	creds, err := c.Credentials(ctx, dc.role)
-	require.NoError(b, err)
+	h := dc.gather(b, ctx, c)
 	w := &agent.Worker{URL: dc.workerURL(s)}
 	obj := randomObject(b)
 
 	for b.Loop() {
-		_, err := dc.store(w, ctx, creds, store, obj)
-		require.NoError(b, err)
-		got, err := dc.fetch(w, ctx, creds, fetch)
-		require.NoError(b, err)
-		require.Equal(b, obj, got)
+		dc.roundtrip(b, ctx, w, h, obj)
 	}
 }
 
@@ -232,17 +252,7 @@ func BenchmarkFullRoundtrip(b *testing.B) {
 			obj := randomObject(b)
 
 			for b.Loop() {
-				store, err := c.MintCap(ctx, dc.storeRoute, c.Omni, c.Omni, dc.service)
-				require.NoError(b, err)
-				fetch, err := c.MintCap(ctx, dc.fetchRoute, c.Omni, c.Omni, dc.service)
-				require.NoError(b, err)
-				creds, err := c.Credentials(ctx, dc.role)
-				require.NoError(b, err)
-				_, err = dc.store(w, ctx, creds, store, obj)
-				require.NoError(b, err)
-				got, err := dc.fetch(w, ctx, creds, fetch)
-				require.NoError(b, err)
-				require.Equal(b, obj, got)
+				dc.roundtrip(b, ctx, w, dc.gather(b, ctx, c), obj)
 			}
 		})
 	}
