@@ -2,7 +2,6 @@ package credworker
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"sort"
 	"strings"
@@ -18,35 +17,22 @@ import (
 // Name is the worker's name in logs and in its health answer.
 const Name = "cred-worker"
 
-// Worker is the credentials worker.
-type Worker struct {
-	core *worker.Core
-}
+// Worker is the credentials worker: the shared core with the cred routes.
+type Worker = worker.Core
 
-// New checks cfg and returns a Worker. cfg.Bucket is the vault bucket.
+// New checks cfg and returns a Worker whose Handler serves the cred routes, GET
+// /v1/audit and GET /healthz. cfg.Bucket is the vault bucket.
 func New(cfg worker.Config) (*Worker, error) {
-	core, err := worker.New(Name, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Worker{core: core}, nil
-}
-
-// Handler serves the cred routes, GET /v1/audit and GET /healthz.
-func (w *Worker) Handler() http.Handler {
-	return w.core.Handler(
+	return worker.New(Name, cfg,
 		worker.Route{Path: wire.RouteCredStore, Op: cap.OpStore,
 			DataClass: cap.ClassCredentials, Store: true, ChainReason: chainReason,
-			Serve: w.store},
+			Serve: store},
 		worker.Route{Path: wire.RouteCredFetch, Op: cap.OpFetch,
-			DataClass: cap.ClassCredentials, ChainReason: chainReason, Serve: w.fetch},
+			DataClass: cap.ClassCredentials, ChainReason: chainReason, Serve: fetch},
 		worker.Route{Path: wire.RouteCredList, Op: cap.OpFetch,
-			DataClass: cap.ClassCredentials, ChainReason: chainReason, Serve: w.list},
+			DataClass: cap.ClassCredentials, ChainReason: chainReason, Serve: list},
 	)
 }
-
-// Audit returns the worker's audit log, oldest entry first.
-func (w *Worker) Audit() []wire.AuditEntry { return w.core.Audit() }
 
 // Key is where the credential for service lives: bots/<owner>/credentials/<service>.enc.
 func Key(owner omni.Omni, service string) string {
@@ -75,57 +61,33 @@ func chainReason(f chain.Failure) string {
 // store seals the plaintext for the actor and writes it under the actor's prefix. Only
 // master-self caps may store, so that no agent can plant a credential that shadows one
 // its master vaulted; the broker refuses to mint such a cap and this is the second lock.
-func (w *Worker) store(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
+func store(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
 	if call.Cap.Operator != call.Cap.Actor {
 		return nil, worker.Refuse(http.StatusForbidden, wire.ReasonCredStoreNotMasterSelf,
 			"cred store is master-self only: operator must equal actor")
 	}
-	plaintext, ref := call.Plaintext()
-	if ref != nil {
-		return nil, ref
-	}
-
 	actor := call.Cap.Actor
-	env, ref := call.Seal(actor, plaintext)
-	if ref != nil {
-		return nil, ref
-	}
-	key := Key(actor, call.Cap.Service)
-	call.Record(key, env)
-	if err := call.Bucket.Put(ctx, key, env); err != nil {
-		return nil, worker.RefuseS3(http.StatusBadGateway, wire.ReasonS3Put, err,
-			call.Bucket.Name(), actor)
-	}
-	return &wire.StoreAnswer{OK: true, S3Key: key, EnvelopeSize: len(env)}, nil
+	return call.Store(ctx, actor, Key(actor, call.Cap.Service))
 }
 
 // fetch reads the operator's vault. The envelope's AAD names the actor of the cap that
 // stored it, and a store cap is master-self, so that actor was the operator: the AAD to
 // open with is the operator's, also for a delegated cap whose actor is an agent.
-func (w *Worker) fetch(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
+func fetch(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
 	owner := call.Cap.Operator
-	key := Key(owner, call.Cap.Service)
-	call.Record(key, nil)
-	env, err := call.Bucket.Get(ctx, key)
+	env, err := call.Get(ctx, Key(owner, call.Cap.Service))
 	if err != nil {
 		// Any failure, a missing key included, is a 502: the caller tells NoSuchKey from
 		// AccessDenied by detail.attempts[].s3_code.
 		return nil, worker.RefuseS3(http.StatusBadGateway, wire.ReasonS3Get, err,
 			call.Bucket.Name(), owner)
 	}
-	call.Record(key, env)
-
-	plaintext, ref := call.Open(owner, env)
-	if ref != nil {
-		return nil, ref
-	}
-	return &wire.FetchAnswer{OK: true,
-		PlaintextB64: base64.StdEncoding.EncodeToString(plaintext)}, nil
+	return call.FetchAnswer(owner, env)
 }
 
 // list names the services stored under the actor's prefix. Only a master-self fetch cap
 // may list: a cap for one service must not enumerate the whole vault.
-func (w *Worker) list(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
+func list(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
 	if call.Cap.Operator != call.Cap.Actor {
 		return nil, worker.Refuse(http.StatusForbidden, wire.ReasonListNotMasterSelf,
 			"cred list is master-self only: operator must equal actor")

@@ -2,7 +2,6 @@ package memworker
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 
 	"github.com/agentkeys/harness/mocks/chain"
@@ -16,32 +15,19 @@ import (
 // Name is the worker's name in logs and in its health answer.
 const Name = "memory-worker"
 
-// Worker is the memory worker.
-type Worker struct {
-	core *worker.Core
-}
+// Worker is the memory worker: the shared core with the memory routes.
+type Worker = worker.Core
 
-// New checks cfg and returns a Worker. cfg.Bucket is the memory bucket.
+// New checks cfg and returns a Worker whose Handler serves the memory routes, GET
+// /v1/audit and GET /healthz. cfg.Bucket is the memory bucket.
 func New(cfg worker.Config) (*Worker, error) {
-	core, err := worker.New(Name, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Worker{core: core}, nil
-}
-
-// Handler serves the memory routes, GET /v1/audit and GET /healthz.
-func (w *Worker) Handler() http.Handler {
-	return w.core.Handler(
+	return worker.New(Name, cfg,
 		worker.Route{Path: wire.RouteMemoryPut, Op: cap.OpStore, DataClass: cap.ClassMemory,
-			Store: true, ChainReason: chainReason, Serve: w.put},
+			Store: true, ChainReason: chainReason, Serve: put},
 		worker.Route{Path: wire.RouteMemoryGet, Op: cap.OpFetch, DataClass: cap.ClassMemory,
-			ChainReason: chainReason, Serve: w.get},
+			ChainReason: chainReason, Serve: get},
 	)
 }
-
-// Audit returns the worker's audit log, oldest entry first.
-func (w *Worker) Audit() []wire.AuditEntry { return w.core.Audit() }
 
 // Key is where actor's memory for service lives: bots/<actor>/memory/<service>.enc. With
 // service memory:<namespace> that is bots/<actor>/memory/memory:<namespace>.enc.
@@ -53,32 +39,16 @@ func Key(actor omni.Omni, service string) string {
 func chainReason(chain.Failure) string { return wire.ReasonChainCheckFailed }
 
 // put seals the plaintext for the actor and writes it under the actor's prefix.
-func (w *Worker) put(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
-	plaintext, ref := call.Plaintext()
-	if ref != nil {
-		return nil, ref
-	}
+func put(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
 	actor := call.Cap.Actor
-	env, ref := call.Seal(actor, plaintext)
-	if ref != nil {
-		return nil, ref
-	}
-	key := Key(actor, call.Cap.Service)
-	call.Record(key, env)
-	if err := call.Bucket.Put(ctx, key, env); err != nil {
-		return nil, worker.RefuseS3(http.StatusBadGateway, wire.ReasonS3Put, err,
-			call.Bucket.Name(), actor)
-	}
-	return &wire.StoreAnswer{OK: true, S3Key: key, EnvelopeSize: len(env)}, nil
+	return call.Store(ctx, actor, Key(actor, call.Cap.Service))
 }
 
 // get reads the actor's memory. Unlike the cred worker, a missing object is its own
 // answer, 404 s3_no_such_key: an empty namespace is a normal state for memory.
-func (w *Worker) get(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
+func get(ctx context.Context, call *worker.Call) (any, *worker.Refusal) {
 	actor := call.Cap.Actor
-	key := Key(actor, call.Cap.Service)
-	call.Record(key, nil)
-	env, err := call.Bucket.Get(ctx, key)
+	env, err := call.Get(ctx, Key(actor, call.Cap.Service))
 	if err != nil {
 		status, reason := http.StatusBadGateway, wire.ReasonS3Get
 		if worker.S3Code(err) == "NoSuchKey" {
@@ -86,12 +56,5 @@ func (w *Worker) get(ctx context.Context, call *worker.Call) (any, *worker.Refus
 		}
 		return nil, worker.RefuseS3(status, reason, err, call.Bucket.Name(), actor)
 	}
-	call.Record(key, env)
-
-	plaintext, ref := call.Open(actor, env)
-	if ref != nil {
-		return nil, ref
-	}
-	return &wire.FetchAnswer{OK: true,
-		PlaintextB64: base64.StdEncoding.EncodeToString(plaintext)}, nil
+	return call.FetchAnswer(actor, env)
 }

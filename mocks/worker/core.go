@@ -16,21 +16,23 @@ import (
 	"github.com/agentkeys/harness/protocol/wire"
 )
 
-// Core is the part both workers share. It is safe for concurrent use.
+// Core is a worker: the pipeline both workers share, serving one worker's routes. It is
+// safe for concurrent use.
 type Core struct {
-	name  string
-	cfg   Config
-	audit auditLog
+	name   string
+	cfg    Config
+	routes []Route
+	audit  auditLog
 }
 
 // New checks cfg and returns a Core for the worker called name (used in logs and in the
-// health answer).
-func New(name string, cfg Config) (*Core, error) {
+// health answer) that serves routes.
+func New(name string, cfg Config, routes ...Route) (*Core, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("new %s: %w", name, err)
 	}
-	return &Core{name: name, cfg: cfg}, nil
+	return &Core{name: name, cfg: cfg, routes: routes}, nil
 }
 
 // Route describes one POST route of a worker.
@@ -141,6 +143,48 @@ func (c *Call) Open(actor omni.Omni, env []byte) ([]byte, *Refusal) {
 	return pt, nil
 }
 
+// Store seals the call's plaintext for actor and writes it at key, as a store route
+// does, and answers with where it went.
+func (c *Call) Store(ctx context.Context, actor omni.Omni, key string) (any, *Refusal) {
+	plaintext, ref := c.Plaintext()
+	if ref != nil {
+		return nil, ref
+	}
+	env, ref := c.Seal(actor, plaintext)
+	if ref != nil {
+		return nil, ref
+	}
+	c.Record(key, env)
+	if err := c.Bucket.Put(ctx, key, env); err != nil {
+		return nil, RefuseS3(http.StatusBadGateway, wire.ReasonS3Put, err, c.Bucket.Name(),
+			actor)
+	}
+	return &wire.StoreAnswer{OK: true, S3Key: key, EnvelopeSize: len(env)}, nil
+}
+
+// Get reads the envelope at key. The key is recorded before the read, so that a refused
+// read is audited with it, and the envelope's hash after.
+func (c *Call) Get(ctx context.Context, key string) ([]byte, error) {
+	c.Record(key, nil)
+	env, err := c.Bucket.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c.Record(key, env)
+	return env, nil
+}
+
+// FetchAnswer opens env, read by Get, for owner and answers with the plaintext, as a fetch
+// route does.
+func (c *Call) FetchAnswer(owner omni.Omni, env []byte) (any, *Refusal) {
+	plaintext, ref := c.Open(owner, env)
+	if ref != nil {
+		return nil, ref
+	}
+	return &wire.FetchAnswer{OK: true,
+		PlaintextB64: base64.StdEncoding.EncodeToString(plaintext)}, nil
+}
+
 // Record notes in the audit entry the key this call touched and, when env is not nil,
 // the hash of the envelope written or read there.
 func (c *Call) Record(key string, env []byte) {
@@ -150,10 +194,10 @@ func (c *Call) Record(key string, env []byte) {
 	}
 }
 
-// Handler serves routes, GET wire.RouteAudit and GET wire.RouteHealthz.
-func (c *Core) Handler(routes ...Route) http.Handler {
+// Handler serves the worker's routes, GET wire.RouteAudit and GET wire.RouteHealthz.
+func (c *Core) Handler() http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes {
+	for _, rt := range c.routes {
 		mux.Handle("POST "+rt.Path, c.handle(rt))
 	}
 	mux.HandleFunc("GET "+wire.RouteAudit, func(w http.ResponseWriter, r *http.Request) {

@@ -5,8 +5,8 @@
 //
 // A worker package (credworker, memworker) describes each of its routes with a [Route]:
 // the op and data class its caps must carry, how chain failures are named, and the work
-// to do once every check has passed. [Core.Handler] serves the routes through the shared
-// pipeline.
+// to do once every check has passed. [New] takes the routes, and [Core.Handler] serves them
+// through the shared pipeline.
 //
 // The S3 key always comes from the signed cap payload, never from the request body, and
 // the S3 call always runs with the caller's credentials (unless the worker was explicitly
