@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentkeys/harness/agent"
+	"github.com/agentkeys/harness/fixtures/childproc"
 	"github.com/agentkeys/harness/fixtures/minioserver"
 	"github.com/agentkeys/harness/mocks/chain"
 	"github.com/agentkeys/harness/mocks/worker"
@@ -211,20 +211,5 @@ func Logger(tb testing.TB) *slog.Logger {
 	if _, ok := tb.(*testing.B); ok {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			// tb.Log orders lines by test already; a time on each is noise.
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}
-
-type tbWriter struct{ tb testing.TB }
-
-func (w tbWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
+	return childproc.TBLogger(tb)
 }
