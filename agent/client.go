@@ -15,13 +15,6 @@ import (
 	"github.com/agentkeys/harness/protocol/wire"
 )
 
-// The role ARNs an agent assumes when its environment names none, under the agent's own
-// package for callers that set up endpoints by hand; wire holds the values.
-const (
-	DefaultVaultRoleARN  = wire.DefaultVaultRoleARN
-	DefaultMemoryRoleARN = wire.DefaultMemoryRoleARN
-)
-
 // Role names an STS role by what it is for.
 type Role string
 
@@ -74,8 +67,8 @@ func EndpointsFromEnv() (Endpoints, error) {
 		CredWorker:    os.Getenv(EnvCredWorker),
 		MemoryWorker:  os.Getenv(EnvMemoryWorker),
 		S3:            os.Getenv(EnvS3),
-		VaultRoleARN:  envOr(EnvVaultRoleARN, DefaultVaultRoleARN),
-		MemoryRoleARN: envOr(EnvMemoryRoleARN, DefaultMemoryRoleARN),
+		VaultRoleARN:  envOr(EnvVaultRoleARN, wire.DefaultVaultRoleARN),
+		MemoryRoleARN: envOr(EnvMemoryRoleARN, wire.DefaultMemoryRoleARN),
 		VaultBucket:   envOr(EnvVaultBucket, wire.DefaultVaultBucket),
 		MemoryBucket:  envOr(EnvMemoryBucket, wire.DefaultMemoryBucket),
 		Vendor:        os.Getenv(EnvVendor),

@@ -5,14 +5,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 func TestEndpointsRoundtripThroughTheEnvironment(t *testing.T) {
 	base := Endpoints{
 		Broker: "http://broker:8080", STS: "http://sts:8081",
 		CredWorker: "http://cred-worker:8082", MemoryWorker: "http://memory-worker:8083",
-		S3: "http://minio:9000", VaultRoleARN: DefaultVaultRoleARN,
-		MemoryRoleARN: DefaultMemoryRoleARN, VaultBucket: "vault", MemoryBucket: "memory",
+		S3: "http://minio:9000", VaultRoleARN: wire.DefaultVaultRoleARN,
+		MemoryRoleARN: wire.DefaultMemoryRoleARN, VaultBucket: "vault", MemoryBucket: "memory",
 	}
 	withVendor := base
 	withVendor.Vendor = "http://vendor:8084"
