@@ -126,8 +126,11 @@ func BuildImage(ctx context.Context, spec ImageSpec) (string, error) {
 	defer pr.Close() // unblocks the writer when the daemon stops reading early
 
 	// The run that built an image is worth knowing but is not content, so it stays out of
-	// the hash.
-	changes = append(changes, fmt.Sprintf("LABEL %s=%s", LabelRun, strconv.Quote(RunID())))
+	// the hash. Its pid and host let a later sweep tell an image left untagged by a dead
+	// run from one that a live run is still tagging.
+	for _, k := range []string{LabelRun, LabelPID, LabelHost} {
+		changes = append(changes, fmt.Sprintf("LABEL %s=%s", k, strconv.Quote(Labels()[k])))
+	}
 	resp, err := cli.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, tag,
 		image.ImportOptions{Changes: changes, Message: "built by agentkeys-harness"})
 	if err != nil {

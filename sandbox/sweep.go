@@ -19,8 +19,8 @@ import (
 // Sweep removes the containers, networks and volumes that a harness run left behind when it
 // was killed before its cleanup ran: those labelled with a pid, on this host, that no longer
 // names a live process. Resources of live runs, including this one, are left alone, as are
-// those of other hosts sharing the daemon. With WithAllRuns it removes every harness resource
-// and the harness images as well.
+// those of other hosts sharing the daemon. The images such a run left untagged go too.
+// With WithAllRuns it removes every harness resource and the harness images as well.
 func Sweep(ctx context.Context, opts ...SweepOption) error {
 	cfg := sweepConfig{logger: slog.Default()}
 	for _, o := range opts {
@@ -95,22 +95,33 @@ func Sweep(ctx context.Context, opts ...SweepOption) error {
 		nVolumes++
 	}
 
+	// Every harness image, with WithAllRuns. Otherwise only the untagged ones of dead
+	// runs: two packages that build the same image at once both build it, the tag goes
+	// to one, and the other is left with none.
 	var nImages int
-	if cfg.all {
-		images, err := cli.ImageList(ctx, image.ListOptions{Filters: harness})
-		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("sweep: list images: %w", err))...)
+	imageFilter := harness.Clone()
+	if !cfg.all {
+		imageFilter.Add("dangling", "true")
+	}
+	images, err := cli.ImageList(ctx, image.ListOptions{Filters: imageFilter})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("sweep: list images: %w", err))...)
+	}
+	for _, img := range images {
+		if !stale(img.Labels) {
+			continue
 		}
-		for _, img := range images {
-			_, err := cli.ImageRemove(ctx, img.ID, image.RemoveOptions{
-				Force: true, PruneChildren: true,
-			})
-			if !gone(err) {
-				errs = append(errs, fmt.Errorf("remove image %s: %w", shortID(img.ID), err))
-				continue
-			}
-			nImages++
+		_, err := cli.ImageRemove(ctx, img.ID, image.RemoveOptions{
+			Force: cfg.all, PruneChildren: true,
+		})
+		if cerrdefs.IsConflict(err) {
+			continue // a live run's container still uses it; a later sweep takes it
 		}
+		if !gone(err) {
+			errs = append(errs, fmt.Errorf("remove image %s: %w", shortID(img.ID), err))
+			continue
+		}
+		nImages++
 	}
 
 	cfg.logger.Info("swept", "containers", nContainers, "networks", nNetworks,

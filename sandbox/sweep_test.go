@@ -1,7 +1,11 @@
 package sandbox_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -9,8 +13,10 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -57,6 +63,8 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, err)
 	vol, err := cli.VolumeCreate(ctx, volume.CreateOptions{Labels: deadLabels})
 	require.NoError(t, err)
+	deadImg := untaggedImage(t, cli, deadLabels)
+	liveImg := untaggedImage(t, cli, sandbox.Labels())
 
 	require.NoError(t, sandbox.Sweep(ctx, sandbox.WithLogger(testLogger(t))))
 
@@ -66,8 +74,41 @@ func TestSweep(t *testing.T) {
 	assert.True(t, cerrdefs.IsNotFound(err), "dead run's network: %v", err)
 	_, err = cli.VolumeInspect(ctx, vol.Name)
 	assert.True(t, cerrdefs.IsNotFound(err), "dead run's volume: %v", err)
+	_, err = cli.ImageInspect(ctx, deadImg)
+	assert.True(t, cerrdefs.IsNotFound(err), "dead run's untagged image: %v", err)
+	_, err = cli.ImageInspect(ctx, liveImg)
+	assert.NoError(t, err, "this run's untagged image must survive the sweep")
 
 	inspect, err := cli.ContainerInspect(ctx, liveCtr)
 	require.NoError(t, err, "this run's container must survive the sweep")
 	assert.Equal(t, strconv.Itoa(os.Getpid()), inspect.Config.Labels[sandbox.LabelPID])
+}
+
+// untaggedImage imports an empty image with labels and no tag, as a build that lost its
+// tag to another build of the same image leaves one, and removes it at the end.
+func untaggedImage(t *testing.T, cli *client.Client, labels map[string]string) string {
+	t.Helper()
+	var tarball bytes.Buffer
+	require.NoError(t, tar.NewWriter(&tarball).Close())
+	var changes []string
+	for k, v := range labels {
+		changes = append(changes, fmt.Sprintf("LABEL %s=%s", k, strconv.Quote(v)))
+	}
+	resp, err := cli.ImageImport(context.Background(),
+		image.ImportSource{Source: &tarball, SourceName: "-"}, "",
+		image.ImportOptions{Changes: changes})
+	require.NoError(t, err)
+	defer resp.Close()
+	var out struct {
+		Status string `json:"status"`
+	}
+	require.NoError(t, json.NewDecoder(resp).Decode(&out))
+	require.NotEmpty(t, out.Status, "the import names no image")
+	t.Cleanup(func() {
+		_, err := cli.ImageRemove(context.Background(), out.Status, image.RemoveOptions{})
+		if !cerrdefs.IsNotFound(err) {
+			assert.NoError(t, err)
+		}
+	})
+	return out.Status
 }
