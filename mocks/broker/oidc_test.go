@@ -92,10 +92,12 @@ func TestMintOIDCClaims(t *testing.T) {
 				},
 			}, claims)
 
+			// On the broker's clock, so that only the signature can fail.
 			_, err = jwt.Parse(ans.JWT, func(*jwt.Token) (any, error) {
 				return s.srv.SessionPublicKey(), nil
-			})
-			assert.Error(t, err, "the OIDC key is not the session key")
+			}, jwt.WithTimeFunc(s.clock.Now))
+			assert.ErrorIs(t, err, jwt.ErrTokenSignatureInvalid,
+				"the OIDC key is not the session key")
 		})
 	}
 }
