@@ -411,7 +411,7 @@ func TestCredPlaintextB64Decode(t *testing.T) {
 		resp, raw := workertest.Post(t, e.URL+wire.RouteCredStore,
 			workertest.CredsHeader(ae.Creds), body)
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%q", bad)
-		assert.Contains(t, string(raw), `"reason":"plaintext_b64_decode"`, "%q", bad)
+		assert.Equal(t, wire.ReasonPlaintextB64Decode, workertest.ReasonOf(t, raw), "%q", bad)
 	}
 	assert.Nil(t, e.Raw(t, credworker.Key(ae.Agent.Omni, "openrouter")))
 }

@@ -245,7 +245,7 @@ func TestMemoryPlaintextB64Decode(t *testing.T) {
 	resp, raw := workertest.Post(t, e.URL+wire.RouteMemoryPut,
 		workertest.CredsHeader(ae.Creds), body)
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	assert.Contains(t, string(raw), `"reason":"plaintext_b64_decode"`)
+	assert.Equal(t, wire.ReasonPlaintextB64Decode, workertest.ReasonOf(t, raw))
 	assert.Nil(t, e.Raw(t, memworker.Key(ae.Agent.Omni, "memory:other")))
 }
 

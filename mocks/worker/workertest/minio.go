@@ -3,6 +3,7 @@ package workertest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -192,6 +193,15 @@ func Post(tb testing.TB, url string, header http.Header, body []byte) (*http.Res
 	got, err := io.ReadAll(resp.Body)
 	require.NoError(tb, err)
 	return resp, got
+}
+
+// ReasonOf decodes a worker's JSON error body, as Post returns it, and returns its
+// reason, so a test compares the reason whole rather than searching the raw text.
+func ReasonOf(tb testing.TB, raw []byte) string {
+	tb.Helper()
+	var b refusal.Body
+	require.NoError(tb, json.Unmarshal(raw, &b), "error body %s", raw)
+	return b.Reason
 }
 
 // AssertRefused requires err to carry a *refusal.Refusal and checks its status, reason
