@@ -22,6 +22,7 @@ func assertProbe(t *testing.T, o isolation.Outcome) {
 		})
 	}
 	assert.Empty(t, o.Missing, "attempts the probe did not make")
+	assert.Empty(t, o.Unknown, "attempts the probe made that RequiredAttempts does not know")
 	assert.Equal(t, 0, o.Exit, "isolation-probe exit status; stderr: %s", o.Stderr)
 	t.Run("victims-unchanged", func(t *testing.T) {
 		assert.NotZero(t, o.Compared, "no victim objects to compare")
