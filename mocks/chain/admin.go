@@ -11,6 +11,7 @@ import (
 	"github.com/agentkeys/harness/mocks/reply"
 	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/refusal"
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 // The admin routes stand in for on-chain transactions the master would send. Only tests
@@ -59,7 +60,12 @@ type EpochAnswer struct {
 // AdminHandler serves the admin routes over m, each behind "Authorization: Bearer token".
 func AdminHandler(m *Memory, token string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+RouteRegister, func(w http.ResponseWriter, r *http.Request) {
+	known := make(map[string]bool)
+	handle := func(route string, h http.HandlerFunc) {
+		mux.HandleFunc(http.MethodPost+" "+route, h)
+		known[route] = true
+	}
+	handle(RouteRegister, func(w http.ResponseWriter, r *http.Request) {
 		var req RegisterRequest
 		if err := reply.Decode(w, r, &req); err != nil {
 			reply.DecodeError(w, err, reply.ReasonInvalidInput)
@@ -80,7 +86,7 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		}
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	mux.HandleFunc("POST "+RouteRevoke, func(w http.ResponseWriter, r *http.Request) {
+	handle(RouteRevoke, func(w http.ResponseWriter, r *http.Request) {
 		var req RevokeRequest
 		if err := reply.Decode(w, r, &req); err != nil {
 			reply.DecodeError(w, err, reply.ReasonInvalidInput)
@@ -92,7 +98,7 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		}
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	mux.HandleFunc("POST "+RouteGrant, func(w http.ResponseWriter, r *http.Request) {
+	handle(RouteGrant, func(w http.ResponseWriter, r *http.Request) {
 		var req GrantRequest
 		if err := reply.Decode(w, r, &req); err != nil {
 			reply.DecodeError(w, err, reply.ReasonInvalidInput)
@@ -106,7 +112,7 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		m.Grant(actor, req.Services...)
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	mux.HandleFunc("POST "+RouteBackdate, func(w http.ResponseWriter, r *http.Request) {
+	handle(RouteBackdate, func(w http.ResponseWriter, r *http.Request) {
 		var req BackdateRequest
 		if err := reply.Decode(w, r, &req); err != nil {
 			reply.DecodeError(w, err, reply.ReasonInvalidInput)
@@ -121,8 +127,18 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		m.Backdate(o, req.Seconds, req.Caps, req.JWTs)
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	mux.HandleFunc("POST "+RouteEpoch, func(w http.ResponseWriter, r *http.Request) {
+	handle(RouteEpoch, func(w http.ResponseWriter, r *http.Request) {
 		reply.JSON(w, http.StatusOK, EpochAnswer{K3Epoch: m.BumpEpoch()})
+	})
+	// Without this, ServeMux would answer an unknown route or method in plain text, the
+	// one error of the mock stack without a reason.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if known[r.URL.Path] {
+			reply.Error(w, http.StatusMethodNotAllowed, wire.ReasonMethodNotAllowed,
+				"method "+r.Method+" not allowed", nil)
+			return
+		}
+		reply.Error(w, http.StatusNotFound, wire.ReasonNotFound, "no such admin route", nil)
 	})
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

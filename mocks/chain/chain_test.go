@@ -12,6 +12,7 @@ import (
 	"github.com/agentkeys/harness/mocks/chain"
 	"github.com/agentkeys/harness/protocol/omni"
 	"github.com/agentkeys/harness/protocol/refusal"
+	"github.com/agentkeys/harness/protocol/wire"
 )
 
 var (
@@ -169,4 +170,45 @@ func TestAdminRefusesBadInput(t *testing.T) {
 	}
 	_, ok := m.Device(hash('a'))
 	assert.False(t, ok)
+}
+
+// TestAdminUnknownRoutes checks that a route or method the admin handler does not serve
+// is refused in the JSON error shape with a reason, like every other refusal, beside a
+// route it does serve.
+func TestAdminUnknownRoutes(t *testing.T) {
+	m := chain.NewMemory()
+	srv := httptest.NewServer(chain.AdminHandler(m, "t"))
+	t.Cleanup(srv.Close)
+
+	cases := []struct {
+		name, method, route string
+		wantStatus          int
+		wantReason          string
+	}{
+		{"served route", http.MethodPost, chain.RouteEpoch, http.StatusOK, ""},
+		{"unknown route", http.MethodPost, "/v1/chain/nothing", http.StatusNotFound,
+			wire.ReasonNotFound},
+		{"below a route", http.MethodPost, chain.RouteEpoch + "/x", http.StatusNotFound,
+			wire.ReasonNotFound},
+		{"GET on a route", http.MethodGet, chain.RouteRegister,
+			http.StatusMethodNotAllowed, wire.ReasonMethodNotAllowed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.route, strings.NewReader(`{}`))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer t")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, tc.wantStatus, resp.StatusCode)
+			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			if tc.wantReason == "" {
+				return
+			}
+			r := refusal.FromResponse(resp)
+			assert.Equal(t, tc.wantReason, r.Reason)
+			assert.NotEmpty(t, r.Message)
+		})
+	}
 }
