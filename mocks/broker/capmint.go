@@ -57,10 +57,11 @@ func parseCapRequest(req wire.CapRequest) (capInput, error) {
 		return capInput{}, fmt.Errorf("service: %w", err)
 	}
 	// The pop hashes the trimmed, lowercased service; the payload carries the same text
-	// so that the cap names exactly what the device signed.
+	// so that the cap names exactly what the device signed. Trimming can empty a name,
+	// so that form is checked too, as a worker checks it.
 	in.service = strings.ToLower(strings.TrimSpace(req.Service))
-	if in.service == "" {
-		return capInput{}, errors.New("service: blank")
+	if err = cap.ValidateService(in.service); err != nil {
+		return capInput{}, fmt.Errorf("service as signed: %w", err)
 	}
 
 	in.ttl = wire.CapTTLDefault

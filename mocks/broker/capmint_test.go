@@ -305,6 +305,9 @@ func TestCapMintInvalidInput(t *testing.T) {
 	status, raw = s.post(t, wire.RouteCapMemoryPut, m.session,
 		set("service", strings.Repeat("s", 64)))
 	require.Equal(t, http.StatusOK, status, "control, 64-character service: %s", raw)
+	status, raw = s.post(t, wire.RouteCapMemoryPut, m.session,
+		set("service", strings.Repeat("\u00e9", 64)))
+	require.Equal(t, http.StatusOK, status, "control, 64 two-byte characters: %s", raw)
 
 	tests := []struct {
 		name string
@@ -331,6 +334,11 @@ func TestCapMintInvalidInput(t *testing.T) {
 		{"service star", set("service", "memory:*")},
 		{"service question mark", set("service", "memory:?")},
 		{"service backslash", set("service", `memory\notes`)},
+		{"service 65 two-byte characters", set("service", strings.Repeat("\u00e9", 65))},
+		{"service NUL", set("service", "open\x00router")},
+		{"service newline", set("service", "open\nrouter")},
+		{"service trailing newline", set("service", "openrouter\n")},
+		{"service C1 control", set("service", "open\u0085router")},
 		{"operator missing", with(func(r map[string]any) { delete(r, "operator_omni") })},
 		{"service missing", with(func(r map[string]any) { delete(r, "service") })},
 		{"operator wrong type", set("operator_omni", 5)},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -15,6 +16,7 @@ import (
 	"github.com/agentkeys/harness/mocks/stack"
 	"github.com/agentkeys/harness/protocol/evm"
 	"github.com/agentkeys/harness/protocol/omni"
+	"github.com/agentkeys/harness/protocol/refusal"
 	"github.com/agentkeys/harness/protocol/wire"
 )
 
@@ -125,4 +127,63 @@ func TestWholeChainFromTheHost(t *testing.T) {
 	services, err := c.CredList(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"openrouter"}, services)
+}
+
+// TestServiceWithControlCharacter follows a service name carrying a control character
+// through the whole chain. MinIO refuses a key with a NUL, so unchecked it came back
+// from a worker as a 502; the broker refuses it at mint as the caller's mistake, and
+// nothing reaches MinIO. A plain service on the same path is the control.
+func TestServiceWithControlCharacter(t *testing.T) {
+	ctx := t.Context()
+	m, s := startStack(t)
+	c := newMaster(t, ctx, m, s)
+
+	_, err := c.CredStore(ctx, "openrouter", []byte("control"))
+	require.NoError(t, err, "control: cred store")
+	_, err = c.MemoryPut(ctx, "notes", []byte("control"), nil)
+	require.NoError(t, err, "control: memory put")
+	before := rootKeys(t, m)
+
+	tests := []struct {
+		name    string
+		service string
+	}{
+		{"NUL", "open\x00router"},
+		{"newline", "open\nrouter"},
+		{"trailing newline", "openrouter\n"},
+		{"DEL", "open\x7frouter"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := map[string]error{
+				"cred store": errOf(c.CredStore(ctx, tc.service, []byte("x"))),
+				"cred fetch": errOf(c.CredFetch(ctx, tc.service)),
+				"memory put": errOf(c.MemoryPut(ctx, tc.service, []byte("x"), nil)),
+				"memory get": errOf(c.MemoryGet(ctx, tc.service, nil)),
+			}
+			for name, err := range calls {
+				var r *refusal.Refusal
+				require.ErrorAs(t, err, &r, name)
+				assert.Equal(t, http.StatusBadRequest, r.Status, "%s: %v", name, r)
+				assert.Equal(t, wire.ReasonInvalidInput, r.Reason, "%s: %v", name, r)
+			}
+		})
+	}
+	assert.Equal(t, before, rootKeys(t, m), "a refused call wrote to MinIO")
+}
+
+func errOf[T any](_ T, err error) error { return err }
+
+// rootKeys lists both buckets with root credentials.
+func rootKeys(t *testing.T, m *minioserver.Server) []string {
+	t.Helper()
+	var keys []string
+	for _, b := range []string{m.VaultBucket, m.MemoryBucket} {
+		got, err := m.ListAll(t.Context(), b)
+		require.NoError(t, err)
+		for _, k := range got {
+			keys = append(keys, b+"/"+k)
+		}
+	}
+	return keys
 }

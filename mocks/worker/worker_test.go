@@ -294,6 +294,12 @@ func TestBadInputWritesNothing(t *testing.T) {
 				p.Service = strings.Repeat("s", 65)
 			}))
 		}, nil, 400, wire.ReasonInvalidInput},
+		{"signed service with a NUL", func(rt route) []byte {
+			return body(rt, signed(rt, func(p *cap.Payload) { p.Service += "\x00" }))
+		}, nil, 400, wire.ReasonInvalidInput},
+		{"signed service with a newline", func(rt route) []byte {
+			return body(rt, signed(rt, func(p *cap.Payload) { p.Service += "\nx" }))
+		}, nil, 400, wire.ReasonInvalidInput},
 		{"signed device hash without 0x", func(rt route) []byte {
 			return body(rt, signed(rt, func(p *cap.Payload) {
 				p.DeviceKeyHash = p.DeviceKeyHash[2:]

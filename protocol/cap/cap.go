@@ -18,6 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Ops and data classes. The mint route fixes both.
@@ -132,14 +135,23 @@ func Decode(data []byte) (Token, error) {
 	return t, nil
 }
 
-// ValidateService checks a service name as the broker does at mint: 1 to 64 characters,
-// none of * ? / \ and no "..", so it can never widen or escape an S3 key.
+// ValidateService checks a service name as the broker does at mint and a worker does on
+// a signed cap: 1 to 64 characters (not bytes) of UTF-8, no control character, none of
+// * ? / \ and no "..", so it can never widen or escape an S3 key, nor make one that S3
+// refuses (MinIO refuses a NUL, say), which would turn the caller's mistake into a 502.
 func ValidateService(service string) error {
-	if n := len(service); n < 1 || n > 64 {
+	if !utf8.ValidString(service) {
+		return fmt.Errorf("service %q is not UTF-8", service)
+	}
+	if n := utf8.RuneCountInString(service); n < 1 || n > 64 {
 		return fmt.Errorf("service must be 1 to 64 characters, got %d", n)
 	}
+	if i := strings.IndexFunc(service, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(service[i:])
+		return fmt.Errorf("service %q must not contain the control character %U", service, r)
+	}
 	for _, bad := range []string{"*", "?", "/", `\`, ".."} {
-		if bytes.Contains([]byte(service), []byte(bad)) {
+		if strings.Contains(service, bad) {
 			return fmt.Errorf("service %q must not contain %q", service, bad)
 		}
 	}

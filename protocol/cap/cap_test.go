@@ -135,11 +135,43 @@ func TestDecode(t *testing.T) {
 }
 
 func TestValidateService(t *testing.T) {
-	for _, ok := range []string{"openrouter", "memory:notes", "a", repeat("x", 64)} {
-		assert.NoError(t, cap.ValidateService(ok), ok)
+	tests := []struct {
+		name    string
+		service string
+		ok      bool
+	}{
+		{"plain", "openrouter", true},
+		{"memory namespace", "memory:notes", true},
+		{"one character", "a", true},
+		{"64 characters", repeat("x", 64), true},
+		{"64 two-byte characters", repeat("\u00e9", 64), true},
+		{"space inside", "my service", true},
+		{"empty", "", false},
+		{"65 characters", repeat("x", 65), false},
+		{"65 two-byte characters", repeat("\u00e9", 65), false},
+		{"slash", "a/b", false},
+		{"star", "a*", false},
+		{"question mark", "a?", false},
+		{"backslash", `a\b`, false},
+		{"dot dot", "..", false},
+		{"dot dot inside", "a..b", false},
+		{"NUL", "open\x00router", false},
+		{"newline", "open\nrouter", false},
+		{"trailing newline", "openrouter\n", false},
+		{"tab", "open\trouter", false},
+		{"DEL", "open\x7frouter", false},
+		{"C1 control", "open\u0085router", false},
+		{"not UTF-8", "open\xffrouter", false},
 	}
-	for _, bad := range []string{"", repeat("x", 65), "a/b", "a*", "a?", `a\b`, "..", "a..b"} {
-		assert.Error(t, cap.ValidateService(bad), bad)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := cap.ValidateService(tc.service)
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.Error(t, err)
+			}
+		})
 	}
 }
 
