@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentkeys/harness/agent"
 	"github.com/agentkeys/harness/e2e/isolation"
 	"github.com/agentkeys/harness/fixtures"
 )
@@ -93,6 +95,20 @@ func TestIsolationThreeIdentities(t *testing.T) {
 	require.NoError(t, err)
 	vm, err := isolation.MasterVictim(ctx, "master", master)
 	require.NoError(t, err)
+
+	// The victims' caps are planted again in each run; a short lifetime would have a slow
+	// run see them refused as expired instead of as someone else's.
+	t.Run("victim-caps-live-longest", func(t *testing.T) {
+		for _, v := range []isolation.Victim{vc, vd, vm} {
+			require.Len(t, v.Caps, 4, v.Label)
+			for route, tok := range v.Caps {
+				p, err := agent.PayloadOf(tok)
+				require.NoError(t, err, "%s %s", v.Label, route)
+				assert.Equal(t, int64(isolation.CapTTL/time.Second), p.ExpiresAt-p.IssuedAt,
+					"%s %s", v.Label, route)
+			}
+		}
+	})
 
 	for _, c := range []struct {
 		prober  *fixtures.Agent

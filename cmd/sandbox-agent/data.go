@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/agentkeys/harness/agent"
 	"github.com/agentkeys/harness/protocol/evm"
@@ -225,12 +226,26 @@ func (c *cli) mailList(args []string) error {
 	return c.printJSON(box)
 }
 
+// The cap lifetimes the broker grants.
+const (
+	capTTLMin = wire.CapTTLMin * time.Second
+	capTTLMax = wire.CapTTLMax * time.Second
+)
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // capMint mints a cap with the agent's own session and prints the token. The agent is
 // operator and actor unless told otherwise; the broker decides what it may mint.
 func (c *cli) capMint(args []string) error {
 	fs := flag.NewFlagSet("cap mint", flag.ContinueOnError)
 	route := fs.String("route", "", "cred-store, cred-fetch, memory-put or memory-get")
 	svc := fs.String("service", "", "the service the cap names")
+	ttl := fs.Duration("ttl", 0, "how long the cap lives, whole seconds from "+
+		capTTLMin.String()+" to "+capTTLMax.String()+"; the broker's default when not given")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -242,11 +257,20 @@ func (c *cli) capMint(args []string) error {
 	if *svc == "" {
 		return usagef("--service is required")
 	}
+	var opts []agent.MintOption
+	if isSet(fs, "ttl") {
+		// The broker would clamp a lifetime out of range; asking for one is a mistake.
+		if *ttl < capTTLMin || *ttl > capTTLMax || *ttl%time.Second != 0 {
+			return usagef("--ttl %s: want whole seconds from %s to %s", *ttl, capTTLMin,
+				capTTLMax)
+		}
+		opts = append(opts, agent.WithTTL(int64(*ttl/time.Second)))
+	}
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
-	token, err := cl.MintCap(c.ctx, path, cl.Omni, cl.Omni, *svc)
+	token, err := cl.MintCap(c.ctx, path, cl.Omni, cl.Omni, *svc, opts...)
 	if err != nil {
 		return err
 	}

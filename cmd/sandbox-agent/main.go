@@ -12,12 +12,15 @@
 //	sandbox-agent cred fetch --service S
 //	sandbox-agent cred list
 //	sandbox-agent cred provision --service S
-//	sandbox-agent cap mint --route R --service S
+//	sandbox-agent cap mint --route R --service S [--ttl 30m]
 //	sandbox-agent mail list
 //
 // cred provision signs up at the vendor (AGENTKEYS_VENDOR_URL) with the agent's own
 // email address, confirms the link from its own mailbox and stores the API key it gets
 // as the agent's credential for S; it prints where the key went, never the key.
+//
+// cap mint --ttl asks for a lifetime from 1m to 30m, the range the broker grants; without
+// it the broker gives its default, 5m.
 //
 // Endpoints and role ARNs come from AGENTKEYS_* variables. The key lives in
 // ~/.agentkeys/agent-device.key (AGENTKEYS_DEVICE_KEY_FILE), the session beside it.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/harness/agent"
 	"github.com/agentkeys/harness/fixtures"
@@ -44,7 +45,9 @@ type Victim struct {
 	// made against it.
 	Email string
 	// caps minted by the Victim for itself, by route name, planted in the prober's
-	// sandbox as stolen caps.
+	// sandbox as stolen caps. They live as long as the broker allows (CapTTL), since
+	// they are planted again in every probe run against the Victim, and a stolen cap
+	// must be refused for being someone else's, not for being out of date.
 	Caps map[string][]byte
 }
 
@@ -57,6 +60,9 @@ var probeRoutes = map[string]string{
 	"cred-store": wire.RouteCapCredStore, "cred-fetch": wire.RouteCapCredFetch,
 	"memory-put": wire.RouteCapMemoryPut, "memory-get": wire.RouteCapMemoryGet,
 }
+
+// CapTTL is the lifetime of a Victim's caps: the longest the broker grants.
+const CapTTL = wire.CapTTLMax * time.Second
 
 // probeService is what every stolen cap names, so that the Victim's stored objects are
 // exactly what the stolen caps point at.
@@ -82,7 +88,7 @@ func AgentVictim(ctx context.Context, a *fixtures.Agent) (Victim, error) {
 	}
 	for name, route := range probeRoutes {
 		res, err := a.Run(ctx, []string{"cap", "mint", "--route", name,
-			"--service", probeService(route)})
+			"--service", probeService(route), "--ttl", CapTTL.String()})
 		if err == nil && res.ExitCode != 0 {
 			err = &fixtures.CommandError{Args: []string{"cap", "mint", name}, Result: res}
 		}
@@ -104,7 +110,8 @@ func MasterVictim(ctx context.Context, label string, m *fixtures.Master) (Victim
 		return v, err
 	}
 	for name, route := range probeRoutes {
-		tok, err := m.MintCap(ctx, route, m.Omni, m.Omni, probeService(route))
+		tok, err := m.MintCap(ctx, route, m.Omni, m.Omni, probeService(route),
+			agent.WithTTL(int64(CapTTL/time.Second)))
 		if err != nil {
 			return v, err
 		}
