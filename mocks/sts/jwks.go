@@ -32,6 +32,13 @@ type keySet struct {
 	keys map[string]*ecdsa.PublicKey
 }
 
+// idpError is a JWKS the stub could not fetch or use: its trouble with the identity
+// provider, not a fault of the token, and AWS tells the two apart.
+type idpError struct{ err error }
+
+func (e *idpError) Error() string { return e.err.Error() }
+func (e *idpError) Unwrap() error { return e.err }
+
 func (s *keySet) key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -40,7 +47,7 @@ func (s *keySet) key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) 
 	}
 	keys, err := s.fetch(ctx)
 	if err != nil {
-		return nil, err
+		return nil, &idpError{err}
 	}
 	s.keys = keys
 	if k, ok := keys[kid]; ok {

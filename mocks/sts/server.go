@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -174,6 +176,12 @@ func (s *Stub) assume(ctx context.Context, form map[string][]string) (resultXML,
 				k + " is required"}
 		}
 	}
+	// AWS checks the parameters before it looks at the token, and so does the stub: a
+	// value MinIO would refuse must come back as the caller's ValidationError, never as
+	// the stub's failure to get credentials.
+	if err := checkSessionName(get("RoleSessionName")); err != nil {
+		return resultXML{}, err
+	}
 	duration, err := parseDuration(get("DurationSeconds"))
 	if err != nil {
 		return resultXML{}, err
@@ -228,16 +236,49 @@ func (s *Stub) assume(ctx context.Context, form map[string][]string) (resultXML,
 	}, nil
 }
 
+// sessionNameChars is AWS's pattern for the characters of a RoleSessionName.
+var sessionNameChars = regexp.MustCompile(`^[\w+=,.@-]*$`)
+
+// checkSessionName applies AWS's constraints on RoleSessionName: 2 to 64 characters of
+// [\w+=,.@-]. The value is not echoed: it is the caller's, of any size.
+func checkSessionName(v string) error {
+	switch n := utf8.RuneCountInString(v); {
+	case n < 2:
+		return invalidParameter("roleSessionName",
+			"Member must have length greater than or equal to 2")
+	case n > 64:
+		return invalidParameter("roleSessionName",
+			"Member must have length less than or equal to 64")
+	case !sessionNameChars.MatchString(v):
+		return invalidParameter("roleSessionName",
+			`Member must satisfy regular expression pattern: [\w+=,.@-]*`)
+	}
+	return nil
+}
+
 func parseDuration(v string) (int, error) {
 	if v == "" {
 		return defaultDuration, nil
 	}
 	d, err := strconv.Atoi(v)
-	if err != nil || d < minDuration || d > maxDuration {
-		return 0, &awsFault{http.StatusBadRequest, CodeValidation,
-			fmt.Sprintf("DurationSeconds must be %d to %d", minDuration, maxDuration)}
+	switch {
+	case err != nil:
+		return 0, invalidParameter("durationSeconds", "Member must be an integer")
+	case d < minDuration:
+		return 0, invalidParameter("durationSeconds",
+			fmt.Sprintf("Member must have value greater than or equal to %d", minDuration))
+	case d > maxDuration:
+		return 0, invalidParameter("durationSeconds",
+			fmt.Sprintf("Member must have value less than or equal to %d", maxDuration))
 	}
 	return d, nil
+}
+
+// invalidParameter is AWS's ValidationError for one parameter, worded as AWS words it.
+func invalidParameter(field, constraint string) *awsFault {
+	return &awsFault{http.StatusBadRequest, CodeValidation, fmt.Sprintf(
+		"1 validation error detected: Value at '%s' failed to satisfy constraint: %s",
+		field, constraint)}
 }
 
 // verify checks the token's signature against the broker's JWKS, its kid, expiry and
@@ -257,7 +298,11 @@ func (s *Stub) verify(ctx context.Context, token string) (jwt.MapClaims, error) 
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(s.cfg.Now),
 	)
+	var idp *idpError
 	switch {
+	case errors.As(err, &idp):
+		// The token may be fine: the stub could not check it.
+		return nil, &awsFault{http.StatusBadRequest, CodeIDPCommunication, idp.Error()}
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, &awsFault{http.StatusBadRequest, CodeExpiredToken, "token is expired"}
 	case err != nil:

@@ -95,13 +95,23 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{minio: minioserver.StartTB(t), is: newIssuer(t)}
+	e.url = e.startStub(t, e.is.url)
+	e.client = &agent.STS{URL: e.url}
+	e.s3 = &agent.S3{Endpoint: e.minio.Endpoint}
+	return e
+}
+
+// startStub starts a stub over e's MinIO that reads the JWKS at jwksURL, and returns its
+// URL.
+func (e *env) startStub(t *testing.T, jwksURL string) string {
+	t.Helper()
 	stub, err := sts.New(sts.Config{
 		MinIOEndpoint:   e.minio.Endpoint,
 		ParentAccessKey: e.minio.RootUser,
 		ParentSecretKey: e.minio.RootPassword,
 		VaultBucket:     e.minio.VaultBucket,
 		MemoryBucket:    e.minio.MemoryBucket,
-		JWKSURL:         e.is.url,
+		JWKSURL:         jwksURL,
 		Now: func() time.Time {
 			return time.Now().Add(time.Duration(e.offset.Load()) * time.Second)
 		},
@@ -109,10 +119,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	srv := httptest.NewServer(stub.Handler())
 	t.Cleanup(srv.Close)
-	e.url = srv.URL
-	e.client = &agent.STS{URL: srv.URL}
-	e.s3 = &agent.S3{Endpoint: e.minio.Endpoint}
-	return e
+	return srv.URL
 }
 
 func testOmni(label string) omni.Omni {
@@ -316,6 +323,91 @@ func TestMalformedRequests(t *testing.T) {
 			defer resp.Body.Close()
 			assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 			assert.Equal(t, "text/xml", resp.Header.Get("Content-Type"))
+		})
+	}
+}
+
+// TestSessionNameAndDuration takes RoleSessionName and DurationSeconds to the edges of
+// what AWS allows. Inside them MinIO must issue credentials, so that no value the stub
+// lets through can come back as the stub's 5xx; outside them the stub refuses with
+// ValidationError before it calls MinIO.
+func TestSessionNameAndDuration(t *testing.T) {
+	e := newEnv(t)
+	token := e.is.sign(t, claims(testOmni("alice"), time.Now()))
+	every := strings.Repeat("aZ9_+=,.@-", 7)[:64]
+
+	cases := []struct {
+		name     string
+		session  string
+		duration time.Duration
+		code     string
+	}{
+		{"two characters", "ab", 0, ""},
+		{"64 characters, every kind allowed", every, 0, ""},
+		{"shortest duration", "alice", 900 * time.Second, ""},
+		{"longest duration", "alice", 43200 * time.Second, ""},
+		{"one character", "a", 0, sts.CodeValidation},
+		{"65 characters", every + "a", 0, sts.CodeValidation},
+		{"space", "a b", 0, sts.CodeValidation},
+		{"colon", "a:b", 0, sts.CodeValidation},
+		{"slash", "a/b", 0, sts.CodeValidation},
+		{"letter outside ASCII", "\u00e9t\u00e9", 0, sts.CodeValidation},
+		{"NUL", "a\x00b", 0, sts.CodeValidation},
+		{"duration below 900", "alice", 899 * time.Second, sts.CodeValidation},
+		{"duration above 43200", "alice", 43201 * time.Second, sts.CodeValidation},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.client.AssumeRole(t.Context(), wire.DefaultVaultRoleARN, token,
+				tc.session, tc.duration)
+			if tc.code == "" {
+				assert.NoError(t, err)
+				return
+			}
+			requireRefusal(t, err, http.StatusBadRequest, tc.code)
+		})
+	}
+}
+
+// TestJWKSUnavailable points stubs at a broker JWKS they cannot fetch or use. The token
+// is good, so the answer is IDPCommunicationError, not a refusal of the token; the same
+// token at a stub with the right JWKS is the control.
+func TestJWKSUnavailable(t *testing.T) {
+	e := newEnv(t)
+	token := e.is.sign(t, claims(testOmni("alice"), time.Now()))
+	serve := func(status int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter,
+			_ *http.Request) {
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+
+	_, err := e.client.AssumeRole(t.Context(), wire.DefaultVaultRoleARN, token, "alice", 0)
+	require.NoError(t, err, "control: the same token with the right JWKS")
+
+	cases := []struct {
+		name string
+		url  string
+	}{
+		{"broker down", down.URL},
+		{"server error", serve(http.StatusInternalServerError, `{"error":"x"}`)},
+		{"not JSON", serve(http.StatusOK, `<html>`)},
+		{"key of another type", serve(http.StatusOK,
+			`{"keys":[{"kty":"RSA","kid":"`+e.is.kid+`","n":"AQAB","e":"AQAB"}]}`)},
+		{"point off the curve", serve(http.StatusOK, `{"keys":[{"kty":"EC","crv":"P-256",`+
+			`"kid":"`+e.is.kid+`","x":"AQ","y":"AQ"}]}`)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client := &agent.STS{URL: e.startStub(t, tc.url)}
+			_, err := client.AssumeRole(t.Context(), wire.DefaultVaultRoleARN, token,
+				"alice", 0)
+			requireRefusal(t, err, http.StatusBadRequest, sts.CodeIDPCommunication)
 		})
 	}
 }

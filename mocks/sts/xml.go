@@ -16,6 +16,9 @@ const (
 	CodeValidation           = "ValidationError"
 	CodeMissingParameter     = "MissingParameter"
 	CodeInvalidAction        = "InvalidAction"
+	// CodeIDPCommunication reports that the broker's JWKS could not be fetched or used,
+	// so the token could not be checked at all; AWS answers it with HTTP 400.
+	CodeIDPCommunication = "IDPCommunicationError"
 	// CodeUpstream reports that MinIO's AssumeRole failed, which is the harness's fault
 	// rather than the caller's.
 	CodeUpstream = "ServiceUnavailable"
