@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -306,23 +307,59 @@ func TestDurationSecondsIsHonoured(t *testing.T) {
 	requireRefusal(t, err, 400, sts.CodeValidation)
 }
 
+// TestMalformedRequests posts forms the SDK would not build. Each is refused with the
+// AWS code for what is wrong, beside the same form made whole, which is answered.
 func TestMalformedRequests(t *testing.T) {
 	e := newEnv(t)
-	cases := map[string]url.Values{
-		"other action": {"Action": {"AssumeRole"}},
-		"no token": {"Action": {"AssumeRoleWithWebIdentity"}, "RoleArn": {"x"},
-			"RoleSessionName": {"s"}},
-		"bad duration": {"Action": {"AssumeRoleWithWebIdentity"}, "RoleArn": {"x"},
-			"RoleSessionName": {"s"}, "WebIdentityToken": {"t"}, "DurationSeconds": {"abc"}},
-		"no action": {},
+	token := e.is.sign(t, claims(testOmni("alice"), time.Now()))
+	form := func(edit func(url.Values)) url.Values {
+		v := url.Values{"Action": {"AssumeRoleWithWebIdentity"}, "Version": {"2011-06-15"},
+			"RoleArn": {wire.DefaultVaultRoleARN}, "RoleSessionName": {"alice"},
+			"WebIdentityToken": {token}, "DurationSeconds": {"900"}}
+		edit(v)
+		return v
 	}
-	for name, form := range cases {
-		t.Run(name, func(t *testing.T) {
-			resp, err := http.PostForm(e.url+"/", form)
+	without := func(k string) url.Values { return form(func(v url.Values) { v.Del(k) }) }
+	with := func(k, val string) url.Values { return form(func(v url.Values) { v.Set(k, val) }) }
+
+	cases := []struct {
+		name   string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"well formed", form(func(url.Values) {}), http.StatusOK, ""},
+		{"no action", without("Action"), 400, sts.CodeInvalidAction},
+		{"other action", with("Action", "AssumeRole"), 400, sts.CodeInvalidAction},
+		{"no role", without("RoleArn"), 400, sts.CodeMissingParameter},
+		{"no session name", without("RoleSessionName"), 400, sts.CodeMissingParameter},
+		{"no token", without("WebIdentityToken"), 400, sts.CodeMissingParameter},
+		{"session name of one character", with("RoleSessionName", "a"), 400,
+			sts.CodeValidation},
+		{"session name with a slash", with("RoleSessionName", "a/b"), 400,
+			sts.CodeValidation},
+		{"duration not a number", with("DurationSeconds", "abc"), 400, sts.CodeValidation},
+		{"duration too short", with("DurationSeconds", "899"), 400, sts.CodeValidation},
+		{"duration too long", with("DurationSeconds", "43201"), 400, sts.CodeValidation},
+		{"bad parameter beats bad token", form(func(v url.Values) {
+			v.Set("RoleSessionName", "a")
+			v.Set("WebIdentityToken", "not-a-jwt")
+		}), 400, sts.CodeValidation},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.PostForm(e.url+"/", tc.form)
 			require.NoError(t, err)
 			defer resp.Body.Close()
-			assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			assert.Equal(t, tc.status, resp.StatusCode)
 			assert.Equal(t, "text/xml", resp.Header.Get("Content-Type"))
+			var answer struct {
+				Error struct {
+					Code string `xml:"Code"`
+				} `xml:"Error"`
+			}
+			require.NoError(t, xml.NewDecoder(resp.Body).Decode(&answer))
+			assert.Equal(t, tc.code, answer.Error.Code)
 		})
 	}
 }
