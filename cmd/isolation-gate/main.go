@@ -8,6 +8,11 @@
 // --from-json reads a `go test -json` stream that already ran instead of running the
 // suite. --allow-skip turns skipped steps into a partial pass and records why.
 //
+// A test is known by its package and its name. A step's tests are those of the e2e
+// package, github.com/agentkeys/harness/e2e, unless its entry in steps.json names
+// another "package": the mocks have tests of the same names, and a stream of ./...
+// carries their results too.
+//
 // Exit status: 0 pass (or partial pass); 1 the gate failed; 2 usage; 3 the gate could
 // not run.
 package main

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,7 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/agentkeys/harness/e2e/stage3"
@@ -124,21 +125,40 @@ func runSuite(pkg string, extra []string, stderr io.Writer) (*stage3.Results, er
 }
 
 // printFailures shows the output of each failed test, deepest names last, so that the
-// reason for a red gate is on the screen above the verdicts.
+// reason for a red gate is on the screen above the verdicts; then what was printed
+// outside any test, such as a build error or a TestMain that gave up.
 func printFailures(w io.Writer, res *stage3.Results) {
-	var failed []string
-	for name, r := range res.Tests {
+	var failed, outside []stage3.TestKey
+	for k, r := range res.Tests {
 		if r == "fail" {
-			failed = append(failed, name)
+			failed = append(failed, k)
 		}
 	}
-	sort.Strings(failed)
-	for _, name := range failed {
-		fmt.Fprintf(w, "--- FAIL: %s\n%s", name, strings.Join(res.Output[name], ""))
+	for k := range res.Output {
+		if k.Test == "" {
+			outside = append(outside, k)
+		}
 	}
-	if lines := res.Output[""]; len(lines) > 0 {
-		fmt.Fprintf(w, "--- go test output outside any test ---\n%s\n",
-			strings.Join(lines, "\n"))
+	byKey := func(a, b stage3.TestKey) int {
+		return cmp.Or(cmp.Compare(a.Package, b.Package), cmp.Compare(a.Test, b.Test))
+	}
+	slices.SortFunc(failed, byKey)
+	slices.SortFunc(outside, byKey)
+
+	for _, k := range failed {
+		fmt.Fprintf(w, "--- FAIL: %s\n%s", k, strings.Join(res.Output[k], ""))
+	}
+	for _, k := range outside {
+		lines := res.Output[k]
+		if len(lines) == 0 {
+			continue
+		}
+		where := "go test"
+		if k.Package != "" {
+			where = k.Package
+		}
+		fmt.Fprintf(w, "--- %s output outside any test ---\n%s", where,
+			strings.Join(lines, ""))
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 	"github.com/agentkeys/harness/e2e/stage3"
 )
 
-// events writes a go test -json stream in which every mapped test ends with the action
-// given by override, or pass.
+// events writes a go test -json stream in which every mapped test, in its step's
+// package, ends with the action given by override, or pass; then the extra lines.
 func events(t *testing.T, override map[string]string, extra ...string) string {
 	t.Helper()
 	steps, err := stage3.Steps()
@@ -32,10 +32,13 @@ func events(t *testing.T, override map[string]string, extra ...string) string {
 			if action == "absent" {
 				continue
 			}
-			require.NoError(t, enc.Encode(map[string]string{"Action": "run", "Test": name}))
-			require.NoError(t, enc.Encode(map[string]string{"Action": "output", "Test": name,
-				"Output": "    detail of " + name + "\n"}))
-			require.NoError(t, enc.Encode(map[string]string{"Action": action, "Test": name}))
+			pkg := s.TestPackage()
+			require.NoError(t, enc.Encode(map[string]string{"Action": "run", "Package": pkg,
+				"Test": name}))
+			require.NoError(t, enc.Encode(map[string]string{"Action": "output",
+				"Package": pkg, "Test": name, "Output": "    detail of " + name + "\n"}))
+			require.NoError(t, enc.Encode(map[string]string{"Action": action, "Package": pkg,
+				"Test": name}))
 		}
 	}
 	for _, line := range extra {
@@ -74,6 +77,19 @@ func TestGateVerdicts(t *testing.T) {
 			exit:  1, summary: "the e2e suite had failures => FAIL"},
 		{name: "the package did not build", extra: []string{"# github.com/x [build failed]"},
 			exit: 1, summary: "=> FAIL"},
+		// The mocks have tests named as steps 11 and 12's; a stream of ./... carries both.
+		{name: "a mock's passing namesake does not hide a failure",
+			override: map[string]string{"TestCredRoundtrip": "fail"},
+			extra:    []string{mockEvent("credworker", "TestCredRoundtrip", "pass")},
+			exit:     1, line: "step 11  fail", summary: "14 ok, 1 fail"},
+		{name: "a mock's passing namesake does not stand in for a missing test",
+			override: map[string]string{"TestMemoryRoundtrip": "absent"},
+			extra:    []string{mockEvent("memworker", "TestMemoryRoundtrip", "pass")},
+			exit:     1, line: "step 12  fail", summary: "14 ok, 1 fail"},
+		{name: "a mock's failing namesake does not fail the step",
+			extra: []string{mockEvent("credworker", "TestCredRoundtrip", "fail")},
+			exit:  1, line: "step 11  ok",
+			summary: "15 ok, 0 fail, 0 skip, 0 defer; the e2e suite had failures => FAIL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +107,12 @@ func TestGateVerdicts(t *testing.T) {
 			assert.Len(t, lines, 16, "one line per step 4 to 18 and a summary")
 		})
 	}
+}
+
+// mockEvent is the end of test in the mocks package pkg.
+func mockEvent(pkg, test, action string) string {
+	return `{"Action":"` + action + `","Package":"github.com/agentkeys/harness/mocks/` + pkg +
+		`","Test":"` + test + `"}`
 }
 
 func TestGateShowsWhyAStepFailed(t *testing.T) {

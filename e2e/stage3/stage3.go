@@ -15,6 +15,11 @@ const (
 	Last  = 18
 )
 
+// Package is the e2e suite, where a step's tests are unless the step names another
+// package. A test is known by its package and its name: the mocks' own tests have some
+// of the same names, and their results must not decide a step.
+const Package = "github.com/agentkeys/harness/e2e"
+
 // Step is one numbered check and the tests that cover it. A step holds when every one
 // of its tests passed.
 type Step struct {
@@ -22,6 +27,8 @@ type Step struct {
 	Check    string   `json:"check"`
 	Expected string   `json:"expected"`
 	Tests    []string `json:"tests"`
+	// Package is the import path the tests are in; empty means Package.
+	Package string `json:"package,omitempty"`
 	// Defer, when set, says why the step is not gated yet; it is reported, not required.
 	Defer string `json:"defer,omitempty"`
 }
@@ -50,4 +57,12 @@ func Steps() ([]Step, error) {
 		}
 	}
 	return steps, nil
+}
+
+// TestPackage is the package the step's tests are in.
+func (s Step) TestPackage() string {
+	if s.Package == "" {
+		return Package
+	}
+	return s.Package
 }

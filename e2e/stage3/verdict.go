@@ -24,12 +24,23 @@ type event struct {
 	Output  string `json:"Output"`
 }
 
+// TestKey is one test of one package: its import path and full name, with subtests.
+// The Test of a package's own output, outside any test, is empty; so are both for a
+// line that go test printed itself.
+type TestKey struct {
+	Package string
+	Test    string
+}
+
+func (k TestKey) String() string { return k.Test + " (" + k.Package + ")" }
+
 // Results are the outcomes of one `go test -json` run.
 type Results struct {
-	// Tests maps a test's full name (with subtests) to pass, fail or skip.
-	Tests map[string]string
-	// Output keeps each test's output, for reporting failures.
-	Output map[string][]string
+	// Tests maps each test to pass, fail or skip.
+	Tests map[TestKey]string
+	// Output keeps each test's output, for reporting failures, in lines that end in a
+	// newline.
+	Output map[TestKey][]string
 	// Failed is true when anything failed: a test, or a package that did not build or
 	// whose TestMain gave up.
 	Failed bool
@@ -40,30 +51,32 @@ type Results struct {
 // ReadEvents reads a `go test -json` stream. Lines that are not JSON (a build error
 // printed by go test itself, say) are kept as output of the run and mark it failed.
 func ReadEvents(r io.Reader) (*Results, error) {
-	res := &Results{Tests: map[string]string{}, Output: map[string][]string{}}
+	res := &Results{Tests: map[TestKey]string{}, Output: map[TestKey][]string{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
 		var e event
 		if err := json.Unmarshal(line, &e); err != nil || e.Action == "" {
-			res.Output[""] = append(res.Output[""], string(line))
+			res.Output[TestKey{}] = append(res.Output[TestKey{}], string(line)+"\n")
 			res.Failed = true
 			continue
 		}
 		res.Events++
+		key := TestKey{Package: e.Package, Test: e.Test}
 		switch e.Action {
 		case "pass", "fail", "skip":
 			if e.Test != "" {
-				res.Tests[e.Test] = e.Action
+				res.Tests[key] = e.Action
 			}
 			if e.Action == "fail" {
 				res.Failed = true
 			}
 		case "output":
-			res.Output[e.Test] = append(res.Output[e.Test], e.Output)
+			res.Output[key] = append(res.Output[key], e.Output)
 		case "build-output":
-			res.Output[""] = append(res.Output[""], strings.TrimRight(e.Output, "\n"))
+			res.Output[TestKey{}] = append(res.Output[TestKey{}],
+				strings.TrimRight(e.Output, "\n")+"\n")
 		case "build-fail":
 			res.Failed = true
 		}
@@ -76,8 +89,9 @@ func ReadEvents(r io.Reader) (*Results, error) {
 
 // TestResult is one mapped test's outcome; "missing" when it did not run.
 type TestResult struct {
-	Name   string `json:"name"`
-	Result string `json:"result"`
+	Package string `json:"package"`
+	Name    string `json:"name"`
+	Result  string `json:"result"`
 }
 
 // Verdict is the gate's word on one step.
@@ -92,7 +106,8 @@ type Verdict struct {
 // Evaluate gives each step its verdict: defer when the map defers it; fail when any of
 // its tests failed or did not run at all; skip when none failed but one was skipped;
 // otherwise ok. A test that did not run is a failure, never a pass: a renamed test must
-// not turn a step green.
+// not turn a step green. A step's tests are looked up in its package only, so a test of
+// the same name elsewhere in the stream does not count for it.
 func Evaluate(steps []Step, res *Results) []Verdict {
 	out := make([]Verdict, 0, len(steps))
 	for _, s := range steps {
@@ -103,12 +118,13 @@ func Evaluate(steps []Step, res *Results) []Verdict {
 			continue
 		}
 		var failed, skipped []string
+		pkg := s.TestPackage()
 		for _, name := range s.Tests {
-			r, ok := res.Tests[name]
+			r, ok := res.Tests[TestKey{Package: pkg, Test: name}]
 			if !ok {
 				r = "missing"
 			}
-			v.Tests = append(v.Tests, TestResult{Name: name, Result: r})
+			v.Tests = append(v.Tests, TestResult{Package: pkg, Name: name, Result: r})
 			switch r {
 			case "pass":
 			case "skip":
