@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"os"
 	"reflect"
 	"regexp"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/agentkeys/harness/agent"
 	"github.com/agentkeys/harness/fixtures"
+	"github.com/agentkeys/harness/protocol/evm"
 	"github.com/agentkeys/harness/protocol/wire"
 	"github.com/agentkeys/harness/sandbox"
 )
@@ -141,19 +144,93 @@ func TestObjectsAtRestAreCiphertext(t *testing.T) {
 	}
 }
 
-// TestDeviceKeyStaysInSandbox shows from inside the sandbox that the key file exists
-// with mode 0600, and that the harness's view of the agent carries no private key.
+// TestDeviceKeyStaysInSandbox shows from inside the sandbox that the agent's key file
+// exists with mode 0600, and that the harness's view of the agent carries no private key.
+//
+// The mode comes from the agent's own whoami, so the test first checks that word against
+// modes the harness set itself, through the Sandbox, on throwaway keys of its own: the
+// agent must report each as it is and refuse one the group or others can read. That it
+// loads the real key at all shows the key is owner-only. That the file exists is the
+// kernel's word: a second keygen cannot create it. Where the sandbox is a host directory
+// (the process backend), the host's own stat confirms the mode; on the docker backend
+// the exact 0600 rests on the agent's report, checked as above.
 func TestDeviceKeyStaysInSandbox(t *testing.T) {
 	t.Parallel()
 	alice := stack.NewAgent(t, "alice")
+	ctx := t.Context()
+	keyFile := alice.Sandbox.Home() + "/" + agent.DefaultKeyFile
 
-	out := alice.MustRun(t, "whoami")
-	var who map[string]string
-	require.NoError(t, json.Unmarshal([]byte(out.Stdout), &who))
-	assert.Equal(t, "0600", who["key_file_mode"], "mode seen by the agent's own stat")
-	assert.Equal(t, alice.Sandbox.Home()+"/.agentkeys/agent-device.key", who["key_file"])
-	assert.Equal(t, alice.Address, who["address"])
-	assert.Equal(t, alice.Omni.Prefixed(), who["omni"])
+	t.Run("the agent reports an owner-only key", func(t *testing.T) {
+		who, res := whoami(t, alice)
+		require.Equal(t, 0, res.ExitCode, res.Stderr)
+		assert.Equal(t, "0600", who["key_file_mode"], "mode seen by the agent's own stat")
+		assert.Equal(t, keyFile, who["key_file"])
+		assert.Equal(t, alice.Address, who["address"])
+		assert.Equal(t, alice.Omni.Prefixed(), who["omni"])
+	})
+
+	t.Run("the report follows modes the harness set", func(t *testing.T) {
+		throwaway, err := evm.GenerateKey()
+		require.NoError(t, err)
+		host := t.TempDir() + "/throwaway.key"
+		require.NoError(t, writeFile(host, []byte(throwaway.Hex()+"\n")))
+		cases := []struct {
+			name   string
+			mode   os.FileMode
+			report string // empty: refused
+		}{
+			{"owner read-write", 0o600, "0600"},
+			{"owner read-only", 0o400, "0400"},
+			{"group-readable", 0o640, ""},
+			{"world-readable", 0o644, ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				planted := fmt.Sprintf("%s/throwaway-%04o.key", alice.Sandbox.Home(), tc.mode)
+				require.NoError(t, alice.Sandbox.CopyFileTo(ctx, host, planted, tc.mode))
+
+				who, res := whoami(t, alice, sandbox.WithEnv(agent.EnvKeyFile+"="+planted))
+
+				if tc.report == "" {
+					assert.Equal(t, agentFailed, res.ExitCode, "a key others can read")
+					assert.Contains(t, res.Stderr, "want it readable by its owner only")
+					return
+				}
+				require.Equal(t, 0, res.ExitCode, res.Stderr)
+				assert.Equal(t, tc.report, who["key_file_mode"])
+				assert.Equal(t, throwaway.Address(), who["address"])
+			})
+		}
+	})
+
+	t.Run("a second keygen finds the file", func(t *testing.T) {
+		res, err := alice.Run(ctx, []string{"keygen"})
+		require.NoError(t, err)
+		assert.Equal(t, agentFailed, res.ExitCode)
+		assert.Contains(t, res.Stderr, "file exists")
+
+		// The control: keygen at a path where no key is.
+		fresh := alice.Sandbox.Home() + "/fresh.key"
+		res, err = alice.Run(ctx, []string{"keygen"},
+			sandbox.WithEnv(agent.EnvKeyFile+"="+fresh))
+		require.NoError(t, err)
+		assert.Equal(t, 0, res.ExitCode, res.Stderr)
+		assert.Contains(t, res.Stdout, `"key_file":"`+fresh+`"`)
+
+		who, res := whoami(t, alice)
+		require.Equal(t, 0, res.ExitCode, res.Stderr)
+		assert.Equal(t, alice.Address, who["address"], "the agent's key is unchanged")
+	})
+
+	t.Run("the host sees an owner-only file", func(t *testing.T) {
+		if _, ok := alice.Sandbox.(*sandbox.Process); !ok {
+			t.Skip("the sandbox's file system is not the host's on this backend")
+		}
+		fi, err := os.Lstat(keyFile)
+		require.NoError(t, err)
+		assert.True(t, fi.Mode().IsRegular(), "a regular file, not a link: %s", fi.Mode())
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	})
 
 	// Every 32-byte hex value the harness holds about the agent is a public one: the
 	// device key hash. A private key field would show up here.
@@ -167,6 +244,24 @@ func TestDeviceKeyStaysInSandbox(t *testing.T) {
 			assert.Equal(t, alice.DeviceKeyHash, s, "field %s", v.Type().Field(i).Name)
 		}
 	}
+}
+
+// agentFailed is sandbox-agent's exit status for a failure that is not the system's
+// refusal, such as a key file it will not load.
+const agentFailed = 3
+
+// whoami runs the agent's whoami in its sandbox and decodes what it printed, if it
+// succeeded.
+func whoami(t *testing.T, a *fixtures.Agent, opts ...sandbox.ExecOption) (map[string]string,
+	sandbox.ExecResult) {
+	t.Helper()
+	res, err := a.Run(t.Context(), []string{"whoami"}, opts...)
+	require.NoError(t, err)
+	who := map[string]string{}
+	if res.ExitCode == 0 {
+		require.NoError(t, json.Unmarshal([]byte(res.Stdout), &who), res.Stdout)
+	}
+	return who, res
 }
 
 var hex64 = regexp.MustCompile(`^(0x)?[0-9a-f]{64}$`)
