@@ -193,7 +193,7 @@ func (b *Broker) checkCapPop(in capInput, route wire.CapRoute) error {
 
 // mint builds and signs the cap, echoing a proof of possession that was checked.
 func (b *Broker) mint(in capInput, route wire.CapRoute) (cap.Token, error) {
-	now := b.now().Unix() - b.chain.TakeBackdate(in.operator, chain.BackdateCap)
+	now := b.now().Unix() - b.chain.TakeCapBackdate(in.operator)
 	p := cap.Payload{
 		Operator:      in.operator.Prefixed(),
 		Actor:         in.actor.Prefixed(),

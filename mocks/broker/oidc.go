@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -49,8 +51,10 @@ func (b *Broker) mintOIDC(w http.ResponseWriter, r *http.Request) {
 		subject = s.omni.String()
 	}
 
-	now := b.now().Add(-time.Duration(b.chain.TakeBackdate(s.omni, chain.BackdateOIDC)) *
-		time.Second)
+	// A test may have asked for this JWT to be doctored (see chain.OIDCFlaw); it is
+	// signed all the same, so only a check of the doctored claim can refuse it.
+	flaw, back := b.chain.TakeOIDC(s.omni)
+	now := b.now().Add(-time.Duration(back) * time.Second)
 	actor := s.omni.String()
 	claims := &oidcClaims{wire.OIDCClaims{
 		Issuer:     b.issuerFor(r),
@@ -68,7 +72,19 @@ func (b *Broker) mintOIDC(w http.ResponseWriter, r *http.Request) {
 			TransitiveTagKeys: []string{wire.TagUserWallet, wire.TagActorOmni},
 		},
 	}}
-	token := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	var signedClaims jwt.Claims = claims
+	switch flaw {
+	case chain.OIDCWrongAudience:
+		claims.Audience = wire.AudienceBroker
+	case chain.OIDCUntagged:
+		untagged, err := withoutActor(claims.OIDCClaims)
+		if err != nil {
+			b.internal(w, r, err)
+			return
+		}
+		signedClaims = untagged
+	}
+	token := jwt.NewWithClaims(jwt.SigningMethodES256, signedClaims)
 	token.Header["kid"] = b.oidcKid
 	signed, err := token.SignedString(b.oidcKey)
 	if err != nil {
@@ -76,10 +92,32 @@ func (b *Broker) mintOIDC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	b.log.Info("broker oidc jwt minted", "actor", actor, "agent", s.agent)
+	log := b.log
+	if flaw != chain.OIDCSound {
+		log = log.With("doctored", string(flaw))
+	}
+	log.Info("broker oidc jwt minted", "actor", actor, "agent", s.agent)
 	reply.JSON(w, http.StatusOK, wire.MintOIDCAnswer{
 		JWT: signed, Wallet: s.wallet, Expiration: claims.ExpiresAt,
 	})
+}
+
+// withoutActor returns c as a claim set without the agentkeys_actor_omni claim and the
+// AWS tags claim, for a JWT a test asked to have misissued untagged.
+func withoutActor(c wire.OIDCClaims) (jwt.MapClaims, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("untagged oidc claims: %w", err)
+	}
+	claims := jwt.MapClaims{}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // iat and exp stay integers
+	if err := dec.Decode(&claims); err != nil {
+		return nil, fmt.Errorf("untagged oidc claims: %w", err)
+	}
+	delete(claims, wire.TagActorOmni)
+	delete(claims, wire.TagsClaim)
+	return claims, nil
 }
 
 // agentDeviceBound checks that an agent session's device is registered, not revoked and

@@ -102,6 +102,64 @@ func TestMintOIDCClaims(t *testing.T) {
 	}
 }
 
+// TestMintOIDCDoctored: the JWTs a test asked to have dated back or misissued come out
+// in the chain's order, each signed with the OIDC key and wrong in its one way only; the
+// next is sound again, and another identity's are never touched.
+func TestMintOIDCDoctored(t *testing.T) {
+	s := newStack(t)
+	m := s.newMaster(t)
+	a := s.pairAgent(t, m, "alice")
+	other := s.pairAgent(t, m, "bob")
+	pub, _ := jwksKey(t, s)
+	s.chain.Misissue(a.omni, 1, 1)
+	s.chain.Backdate(a.omni, 3600, 0, 1)
+
+	mint := func(t *testing.T, session string) jwt.MapClaims {
+		t.Helper()
+		ans, err := s.client.MintOIDC(context.Background(), session)
+		require.NoError(t, err)
+		claims := jwt.MapClaims{}
+		// Signature only: each doctored JWT fails a claim check by design.
+		_, err = jwt.ParseWithClaims(ans.JWT, claims, func(*jwt.Token) (any, error) {
+			return pub, nil
+		}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithoutClaimsValidation())
+		require.NoError(t, err, "signed with the OIDC key")
+		return claims
+	}
+	// One sequence, not subtests: each JWT is the next one the broker mints.
+	steps := []struct {
+		name   string
+		exp    int64
+		aud    string
+		tagged bool
+	}{
+		{"backdated", start.Unix() - 3600 + 300, "sts.amazonaws.com", true},
+		{"wrong audience", start.Unix() + 300, "agentkeys:broker", true},
+		{"untagged", start.Unix() + 300, "sts.amazonaws.com", false},
+		{"sound again", start.Unix() + 300, "sts.amazonaws.com", true},
+	}
+	for _, step := range steps {
+		// The other identity's JWT first: were it to take alice's, hers would come out
+		// of order.
+		c := mint(t, other.session)
+		assert.Equal(t, "sts.amazonaws.com", c["aud"], "%s: other identity", step.name)
+		assert.Equal(t, other.omni.String(), c["agentkeys_actor_omni"], "%s: other identity",
+			step.name)
+
+		c = mint(t, a.session)
+		assert.Equal(t, step.aud, c["aud"], step.name)
+		assert.EqualValues(t, step.exp, c["exp"], step.name)
+		assert.Equal(t, "agentkeys:agent:"+a.omni.String(), c["sub"], step.name)
+		if step.tagged {
+			assert.Equal(t, a.omni.String(), c["agentkeys_actor_omni"], step.name)
+			assert.Contains(t, c, "https://aws.amazon.com/tags", step.name)
+		} else {
+			assert.NotContains(t, c, "agentkeys_actor_omni", step.name)
+			assert.NotContains(t, c, "https://aws.amazon.com/tags", step.name)
+		}
+	}
+}
+
 // TestMintOIDCAgentDevice checks that an agent gets a JWT only while its device is
 // active and bound to (parent, agent), each refusal beside the agent whose device is.
 func TestMintOIDCAgentDevice(t *testing.T) {

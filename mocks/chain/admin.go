@@ -22,6 +22,7 @@ const (
 	RouteGrant    = "/v1/chain/scope"
 	RouteEpoch    = "/v1/chain/epoch"
 	RouteBackdate = "/v1/chain/backdate"
+	RouteMisissue = "/v1/chain/misissue"
 )
 
 // BackdateRequest is the body of RouteBackdate: date the next Caps caps and JWTs OIDC
@@ -31,6 +32,15 @@ type BackdateRequest struct {
 	Seconds int64  `json:"seconds"`
 	Caps    int    `json:"caps"`
 	JWTs    int    `json:"jwts"`
+}
+
+// MisissueRequest is the body of RouteMisissue: mint Omni's next OIDC JWTs, after any
+// backdated ones, WrongAudience of them with the wrong audience and then Untagged of
+// them without the actor tag. See Memory.Misissue.
+type MisissueRequest struct {
+	Omni          string `json:"omni"`
+	WrongAudience int    `json:"wrong_audience"`
+	Untagged      int    `json:"untagged"`
 }
 
 // RegisterRequest is the body of RouteRegister.
@@ -127,6 +137,21 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		m.Backdate(o, req.Seconds, req.Caps, req.JWTs)
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+	handle(RouteMisissue, func(w http.ResponseWriter, r *http.Request) {
+		var req MisissueRequest
+		if err := reply.Decode(w, r, &req); err != nil {
+			reply.DecodeError(w, err, reply.ReasonInvalidInput)
+			return
+		}
+		o, err := omni.ParsePrefixed(req.Omni)
+		if err != nil || req.WrongAudience < 0 || req.Untagged < 0 {
+			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput,
+				"want omni 0x + 64 hex, wrong_audience and untagged >= 0", nil)
+			return
+		}
+		m.Misissue(o, req.WrongAudience, req.Untagged)
+		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
 	handle(RouteEpoch, func(w http.ResponseWriter, r *http.Request) {
 		reply.JSON(w, http.StatusOK, EpochAnswer{K3Epoch: m.BumpEpoch()})
 	})
@@ -183,6 +208,13 @@ func (a *Admin) Grant(ctx context.Context, actor omni.Omni, services ...string) 
 func (a *Admin) Backdate(ctx context.Context, o omni.Omni, seconds int64, caps, jwts int) error {
 	return a.post(ctx, RouteBackdate, BackdateRequest{Omni: o.Prefixed(), Seconds: seconds,
 		Caps: caps, JWTs: jwts}, nil)
+}
+
+// Misissue has the broker mint o's next OIDC JWTs, after any backdated ones, with the
+// wrong audience (wrongAudience of them) and then without the actor tag (untagged).
+func (a *Admin) Misissue(ctx context.Context, o omni.Omni, wrongAudience, untagged int) error {
+	return a.post(ctx, RouteMisissue, MisissueRequest{Omni: o.Prefixed(),
+		WrongAudience: wrongAudience, Untagged: untagged}, nil)
 }
 
 // BumpEpoch advances the K3 epoch.

@@ -122,7 +122,7 @@ type Memory struct {
 	scopes  map[omni.Omni]map[string]bool
 	epoch   uint64
 
-	backdates map[omni.Omni]backdate
+	doctored map[omni.Omni]*doctored
 }
 
 // NewMemory returns an empty registry at epoch 1.
@@ -132,7 +132,7 @@ func NewMemory() *Memory {
 		scopes:  make(map[omni.Omni]map[string]bool),
 		epoch:   1,
 
-		backdates: make(map[omni.Omni]backdate),
+		doctored: make(map[omni.Omni]*doctored),
 	}
 }
 

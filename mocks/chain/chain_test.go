@@ -91,16 +91,40 @@ func TestCheckOrder(t *testing.T) {
 	}
 }
 
-func TestBackdateIsOneShotPerKind(t *testing.T) {
+// TestDoctoredMints: each pending mint is used once, the JWTs in the fixed order
+// whatever order they were asked for in, and no other identity's mints change.
+func TestDoctoredMints(t *testing.T) {
 	m := chain.NewMemory()
-	m.Backdate(alice, 3600, 1, 2)
+	m.Misissue(alice, 1, 2)
+	m.Backdate(alice, 3600, 1, 1)
 
-	assert.EqualValues(t, 0, m.TakeBackdate(bob, chain.BackdateCap), "other identities")
-	assert.EqualValues(t, 3600, m.TakeBackdate(alice, chain.BackdateCap))
-	assert.EqualValues(t, 0, m.TakeBackdate(alice, chain.BackdateCap), "used up")
-	assert.EqualValues(t, 3600, m.TakeBackdate(alice, chain.BackdateOIDC))
-	assert.EqualValues(t, 3600, m.TakeBackdate(alice, chain.BackdateOIDC))
-	assert.EqualValues(t, 0, m.TakeBackdate(alice, chain.BackdateOIDC))
+	assert.EqualValues(t, 0, m.TakeCapBackdate(bob), "other identities")
+	assert.EqualValues(t, 3600, m.TakeCapBackdate(alice))
+	assert.EqualValues(t, 0, m.TakeCapBackdate(alice), "used up")
+
+	type jwt struct {
+		flaw chain.OIDCFlaw
+		back int64
+	}
+	take := func(o omni.Omni) jwt {
+		f, back := m.TakeOIDC(o)
+		return jwt{f, back}
+	}
+	assert.Equal(t, jwt{chain.OIDCSound, 0}, take(bob), "other identities")
+	for i, want := range []jwt{
+		{chain.OIDCBackdated, 3600},
+		{chain.OIDCWrongAudience, 0},
+		{chain.OIDCUntagged, 0},
+		{chain.OIDCUntagged, 0},
+		{chain.OIDCSound, 0},
+	} {
+		assert.Equal(t, want, take(alice), "JWT %d", i)
+	}
+
+	m.Misissue(bob, 1, 0)
+	m.Misissue(bob, 0, 1)
+	assert.Equal(t, jwt{chain.OIDCUntagged, 0}, take(bob), "a Misissue replaces the last")
+	assert.Equal(t, jwt{chain.OIDCSound, 0}, take(bob))
 }
 
 func TestAdminRoutesNeedTheToken(t *testing.T) {
@@ -132,7 +156,10 @@ func TestAdminRoutesNeedTheToken(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, epoch)
 	require.NoError(t, good.Backdate(t.Context(), bob, 60, 1, 0))
-	assert.EqualValues(t, 60, m.TakeBackdate(bob, chain.BackdateCap))
+	assert.EqualValues(t, 60, m.TakeCapBackdate(bob))
+	require.NoError(t, good.Misissue(t.Context(), bob, 0, 1))
+	flaw, _ := m.TakeOIDC(bob)
+	assert.Equal(t, chain.OIDCUntagged, flaw)
 }
 
 func TestAdminRefusesBadInput(t *testing.T) {
@@ -143,15 +170,27 @@ func TestAdminRefusesBadInput(t *testing.T) {
 		return `{"device_key_hash":"` + hash + `","parent_omni":"` + parent +
 			`","agent_omni":"` + agent + `"}`
 	}
-	cases := map[string]struct{ route, body string }{
-		"malformed": {chain.RouteRegister, `{`},
-		"bare omni": {chain.RouteRegister, reg(hash('a'), master.String(), alice.Prefixed())},
-		"bad hash":  {chain.RouteRegister, reg("0x12", master.Prefixed(), alice.Prefixed())},
+	const invalid = "invalid_input"
+	cases := map[string]struct {
+		route, body string
+		status      int
+		reason      string
+	}{
+		"malformed": {chain.RouteRegister, `{`, 400, invalid},
+		"bare omni": {chain.RouteRegister, reg(hash('a'), master.String(), alice.Prefixed()),
+			400, invalid},
+		"bad hash": {chain.RouteRegister, reg("0x12", master.Prefixed(), alice.Prefixed()),
+			400, invalid},
 		"unknown field": {chain.RouteGrant,
-			`{"actor_omni":"` + alice.Prefixed() + `","services":[],"x":1}`},
+			`{"actor_omni":"` + alice.Prefixed() + `","services":[],"x":1}`, 400, invalid},
 		"backdate zero": {chain.RouteBackdate,
-			`{"omni":"` + alice.Prefixed() + `","seconds":0}`},
-		"revoke unknown": {chain.RouteRevoke, `{"device_key_hash":"` + hash('f') + `"}`},
+			`{"omni":"` + alice.Prefixed() + `","seconds":0}`, 400, invalid},
+		"revoke unknown": {chain.RouteRevoke, `{"device_key_hash":"` + hash('f') + `"}`,
+			404, "device_not_found"},
+		"misissue negative": {chain.RouteMisissue,
+			`{"omni":"` + alice.Prefixed() + `","wrong_audience":-1}`, 400, invalid},
+		"misissue bare omni": {chain.RouteMisissue, `{"omni":"` + alice.String() + `"}`,
+			400, invalid},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -163,13 +202,14 @@ func TestAdminRefusesBadInput(t *testing.T) {
 			require.NoError(t, err)
 			defer resp.Body.Close()
 			r := refusal.FromResponse(resp)
-			assert.GreaterOrEqual(t, r.Status, 400)
-			assert.Less(t, r.Status, 500)
-			assert.NotEmpty(t, r.Reason)
+			assert.Equal(t, tc.status, r.Status)
+			assert.Equal(t, tc.reason, r.Reason)
 		})
 	}
 	_, ok := m.Device(hash('a'))
 	assert.False(t, ok)
+	flaw, _ := m.TakeOIDC(alice)
+	assert.Equal(t, chain.OIDCSound, flaw, "a refused misissue armed a JWT")
 }
 
 // TestAdminUnknownRoutes checks that a route or method the admin handler does not serve
