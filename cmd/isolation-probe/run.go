@@ -70,6 +70,7 @@ type probe struct {
 	targets   targets
 	stolenDir string
 	backdated bool
+	misissued bool
 	out       *json.Encoder
 	failed    int
 	nonce     string
@@ -84,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&p.stolenDir, "stolen-dir", "", "directory of caps minted for targets")
 	fs.BoolVar(&p.backdated, "backdated", false,
 		"the broker will date A's next cap and OIDC JWT an hour back")
+	fs.BoolVar(&p.misissued, "misissued", false, "the broker will mint A's next OIDC JWTs, "+
+		"after a backdated one, once with the wrong audience and once untagged")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -127,9 +130,14 @@ func (p *probe) try(name, target string, want expect, err error) {
 // all runs every attempt. It returns an error only when the probe cannot go on at all:
 // without A's own credentials there is nothing to compare the refusals with.
 func (p *probe) all() error {
-	// The backdated mints come first, because the broker dates the very next ones.
+	// The doctored JWTs come first, because the broker doctors the very next ones, in
+	// its fixed order: the backdated, then the misissued. Nothing else may mint a JWT
+	// before they are spent, A's own credentials included.
 	if p.backdated {
-		p.expired()
+		p.expiredJWT()
+	}
+	if p.misissued {
+		p.misissuedJWTs()
 	}
 
 	vault, err := p.a.Credentials(p.ctx, agent.RoleVault)
@@ -141,6 +149,11 @@ func (p *probe) all() error {
 	p.try("sts/memory/control", "self", okay, err)
 	if err != nil {
 		return fmt.Errorf("no memory credentials for A: %w", err)
+	}
+
+	// The backdated cap must be A's next cap, so it goes before any other mint.
+	if p.backdated {
+		p.expiredCap(memory)
 	}
 
 	p.s3(agent.RoleVault, vault, p.a.VaultBucket, p.a.MemoryBucket, "credentials")
@@ -227,7 +240,8 @@ func (p *probe) capMint() {
 }
 
 // sts presents A's OIDC JWT, altered as A could alter it, at the STS stub. Every change
-// breaks the broker's signature; the stub's own tests show each check on its own.
+// breaks the broker's signature; misissuedJWTs shows the audience and tag checks with
+// JWTs the broker signed.
 func (p *probe) sts() {
 	b := &agent.Broker{URL: p.a.Broker, HTTP: p.a.HTTP}
 	s := &agent.STS{URL: p.a.STS, HTTP: p.a.HTTP}
@@ -247,18 +261,17 @@ func (p *probe) sts() {
 		p.try("sts/jwt/tampered-tag", t.label, invalid, assume(p.a.VaultRoleARN,
 			editJWT(ans.JWT, func(c map[string]any) { setActorTag(c, t.omni.String()) })))
 	}
-	p.try("sts/jwt/wrong-audience", "self", invalid, assume(p.a.VaultRoleARN,
-		editJWT(ans.JWT, func(c map[string]any) { c["aud"] = "agentkeys:broker" })))
-	p.try("sts/jwt/untagged", "self", invalid, assume(p.a.VaultRoleARN,
+	p.try("sts/jwt/tampered-audience", "self", invalid, assume(p.a.VaultRoleARN,
+		editJWT(ans.JWT, func(c map[string]any) { c["aud"] = wire.AudienceBroker })))
+	p.try("sts/jwt/tampered-untagged", "self", invalid, assume(p.a.VaultRoleARN,
 		editJWT(ans.JWT, func(c map[string]any) { delete(c, wire.TagsClaim) })))
 	p.try("sts/jwt/session-token", "self", invalid, assume(p.a.VaultRoleARN, p.a.Session))
 	p.try("sts/role/unknown", "self", refused(403, "AccessDenied"),
 		assume("arn:aws:iam::000000000000:role/admin", ans.JWT))
 }
 
-// expired presents a backdated OIDC JWT and a backdated cap: both correctly signed,
-// both out of date on arrival.
-func (p *probe) expired() {
+// expiredJWT presents a backdated OIDC JWT: correctly signed, out of date on arrival.
+func (p *probe) expiredJWT() {
 	b := &agent.Broker{URL: p.a.Broker, HTTP: p.a.HTTP}
 	ans, err := b.MintOIDC(p.ctx, p.a.Session)
 	if err == nil {
@@ -266,14 +279,39 @@ func (p *probe) expired() {
 		_, err = s.AssumeRole(p.ctx, p.a.VaultRoleARN, ans.JWT, "probe", 0)
 	}
 	p.try("sts/jwt/expired", "self", refused(400, "ExpiredTokenException"), err)
+}
 
+// expiredCap presents a backdated cap, with A's good memory credentials: correctly
+// signed, out of date on arrival.
+func (p *probe) expiredCap(memory agent.STSCreds) {
 	token, err := p.a.MintCap(p.ctx, wire.RouteCapMemoryPut, p.a.Omni, p.a.Omni,
 		agent.MemoryService("probe"))
 	if err == nil {
-		_, err = p.a.MemoryPut(p.ctx, "probe", []byte("expired"), token)
+		mem := &agent.Worker{URL: p.a.MemoryWorker, HTTP: p.a.HTTP}
+		_, err = mem.MemoryPut(p.ctx, memory, token, []byte("expired"))
 	}
 	p.try("worker/cap/expired", "self",
 		brokerRefused(403, wire.ReasonCapFreshnessFailed), err)
+}
+
+// misissuedJWTs presents the two OIDC JWTs the broker was asked to get wrong: one
+// addressed to the broker instead of STS, one without the actor tag. Both carry the
+// broker's valid signature, so only the stub's audience and tag checks can refuse them.
+func (p *probe) misissuedJWTs() {
+	b := &agent.Broker{URL: p.a.Broker, HTTP: p.a.HTTP}
+	s := &agent.STS{URL: p.a.STS, HTTP: p.a.HTTP}
+	next := func() error {
+		ans, err := b.MintOIDC(p.ctx, p.a.Session)
+		if err != nil {
+			return err
+		}
+		_, err = s.AssumeRole(p.ctx, p.a.VaultRoleARN, ans.JWT, "probe", 0)
+		return err
+	}
+	invalid := refused(400, "InvalidIdentityToken")
+	// In the broker's order: the wrong audience first, then the untagged.
+	p.try("sts/jwt/wrong-audience", "self", invalid, next())
+	p.try("sts/jwt/untagged", "self", invalid, next())
 }
 
 // worker calls the workers with A's credentials and caps that are not A's to use.

@@ -141,8 +141,9 @@ type Outcome struct {
 }
 
 // Run plants the victims' caps and the ids of their mail (read on the host through the
-// catcher's API) in the prober's sandbox, backdates the prober's next cap and OIDC JWT,
-// runs isolation-probe there and checks, with root credentials, that every Victim object
+// catcher's API) in the prober's sandbox, has the broker doctor the prober's next cap and
+// OIDC JWTs (one of each backdated, then one JWT with the wrong audience and one
+// untagged), runs isolation-probe there and checks, with root credentials, that every Victim object
 // is byte-identical afterwards.
 func Run(ctx context.Context, s *fixtures.Stack, prober *fixtures.Agent,
 	victims ...Victim) (Outcome, error) {
@@ -154,7 +155,7 @@ func Run(ctx context.Context, s *fixtures.Stack, prober *fixtures.Agent,
 	defer os.RemoveAll(dir)
 
 	stolen := prober.Sandbox.Home() + "/stolen"
-	args := []string{"isolation-probe", "--stolen-dir", stolen, "--backdated"}
+	args := []string{"isolation-probe", "--stolen-dir", stolen, "--backdated", "--misissued"}
 	plant := func(name string, data []byte) error {
 		f := filepath.Join(dir, name)
 		if err := os.WriteFile(f, data, 0o600); err != nil {
@@ -194,6 +195,9 @@ func Run(ctx context.Context, s *fixtures.Stack, prober *fixtures.Agent,
 		return out, err
 	}
 	if err := s.Admin().Backdate(ctx, prober.Omni, 3600, 1, 1); err != nil {
+		return out, err
+	}
+	if err := s.Admin().Misissue(ctx, prober.Omni, 1, 1); err != nil {
 		return out, err
 	}
 
@@ -277,7 +281,7 @@ func snapshot(ctx context.Context, s *fixtures.Stack, victims []Victim) (
 
 // The attempts a probe run makes, grouped by the step of cmd/isolation-probe that makes
 // them, so that a change there has one obvious place to go here. Run always passes
-// --stolen-dir and --backdated, so the attempts that need them are always made. Only
+// --stolen-dir, --backdated and --misissued, so the attempts that need them are always made. Only
 // "worker/mint <route>" is left out: the probe reports it only when A's own mint failed,
 // which is a failure already. TestRequiredAttemptsMatchTheProbe reads the probe's source
 // and fails when a name it reports is missing here, or a name here is never reported.
@@ -296,10 +300,12 @@ var (
 		// capMint
 		"capmint/control", "capmint/cred-fetch/own",
 		// sts
-		"sts/jwt/control-mint", "sts/jwt/control", "sts/jwt/wrong-audience",
-		"sts/jwt/untagged", "sts/jwt/session-token", "sts/role/unknown",
-		// expired (--backdated)
+		"sts/jwt/control-mint", "sts/jwt/control", "sts/jwt/tampered-audience",
+		"sts/jwt/tampered-untagged", "sts/jwt/session-token", "sts/role/unknown",
+		// expiredJWT and expiredCap (--backdated)
 		"sts/jwt/expired", "worker/cap/expired",
+		// misissuedJWTs (--misissued)
+		"sts/jwt/wrong-audience", "sts/jwt/untagged",
 		// worker
 		"worker/cred/store/own", "worker/cred/fetch/own",
 		"worker/memory/put/own", "worker/memory/get/own",

@@ -21,6 +21,7 @@ var catchers = map[string][]string{
 	"policy-grants-all-bots": {"s3/vault/get/target@bob", "s3/vault/put/target@bob",
 		"s3/vault/list/target@bob", "s3/memory/list/bots@self", "s3/vault/list/bots@self"},
 	"sts-ignores-role":       {"sts/role/unknown@self"},
+	"sts-skips-audience":     {"sts/jwt/wrong-audience@self"},
 	"worker-skips-signature": {"worker/edited/service@self", "worker/edited/expiry@self"},
 	"worker-key-from-body":   {"worker/body/names-target@bob"},
 	"worker-uses-root-credentials": {"worker/stolen/cred-store@bob",

@@ -13,6 +13,9 @@ type Set struct {
 	PolicyGrantsAllBots bool
 	// STSIgnoresRole makes the STS stub issue vault credentials for any role ARN.
 	STSIgnoresRole bool
+	// STSSkipsAudience makes the STS stub take a web identity token addressed to anyone,
+	// a session JWT's audience included, as long as the broker signed it.
+	STSSkipsAudience bool
 	// WorkerSkipsSignature makes the workers accept a cap without checking broker_sig.
 	WorkerSkipsSignature bool
 	// WorkerKeyFromBody makes the workers take the actor of the object key from an
@@ -40,6 +43,7 @@ func All() []Named {
 	return []Named{
 		{"policy-grants-all-bots", Set{PolicyGrantsAllBots: true}},
 		{"sts-ignores-role", Set{STSIgnoresRole: true}},
+		{"sts-skips-audience", Set{STSSkipsAudience: true}},
 		{"worker-skips-signature", Set{WorkerSkipsSignature: true}},
 		{"worker-key-from-body", Set{WorkerKeyFromBody: true}},
 		{"worker-uses-root-credentials", Set{WorkerUsesRootCredentials: true}},

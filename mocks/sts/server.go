@@ -284,6 +284,15 @@ func invalidParameter(field, constraint string) *awsFault {
 // verify checks the token's signature against the broker's JWKS, its kid, expiry and
 // audience, with the stub's clock.
 func (s *Stub) verify(ctx context.Context, token string) (jwt.MapClaims, error) {
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{"ES256"}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(s.cfg.Now),
+	}
+	if !s.cfg.Faults.STSSkipsAudience {
+		// AWS STS takes a web identity only when it is addressed to STS itself.
+		opts = append(opts, jwt.WithAudience(wire.AudienceSTS))
+	}
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -291,13 +300,7 @@ func (s *Stub) verify(ctx context.Context, token string) (jwt.MapClaims, error) 
 			return nil, errors.New("token has no kid")
 		}
 		return s.keys.key(ctx, kid)
-	},
-		jwt.WithValidMethods([]string{"ES256"}),
-		// AWS STS takes a web identity only when it is addressed to STS itself.
-		jwt.WithAudience(wire.AudienceSTS),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(s.cfg.Now),
-	)
+	}, opts...)
 	var idp *idpError
 	switch {
 	case errors.As(err, &idp):
