@@ -67,6 +67,19 @@ type EpochAnswer struct {
 	K3Epoch uint64 `json:"k3_epoch"`
 }
 
+// decoded serves a route whose body is a T: a body that does not decode as one, strictly,
+// is refused with 400 invalid_input before serve sees it.
+func decoded[T any](serve func(http.ResponseWriter, T)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req T
+		if err := reply.Decode(w, r, &req); err != nil {
+			reply.DecodeError(w, err, reply.ReasonInvalidInput)
+			return
+		}
+		serve(w, req)
+	}
+}
+
 // AdminHandler serves the admin routes over m, each behind "Authorization: Bearer token".
 func AdminHandler(m *Memory, token string) http.Handler {
 	mux := http.NewServeMux()
@@ -75,12 +88,7 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		mux.HandleFunc(http.MethodPost+" "+route, h)
 		known[route] = true
 	}
-	handle(RouteRegister, func(w http.ResponseWriter, r *http.Request) {
-		var req RegisterRequest
-		if err := reply.Decode(w, r, &req); err != nil {
-			reply.DecodeError(w, err, reply.ReasonInvalidInput)
-			return
-		}
+	handle(RouteRegister, decoded(func(w http.ResponseWriter, req RegisterRequest) {
 		parent, err1 := omni.ParsePrefixed(req.ParentOmni)
 		agent, err2 := omni.ParsePrefixed(req.AgentOmni)
 		if err1 != nil || err2 != nil {
@@ -95,25 +103,15 @@ func AdminHandler(m *Memory, token string) http.Handler {
 			return
 		}
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
-	handle(RouteRevoke, func(w http.ResponseWriter, r *http.Request) {
-		var req RevokeRequest
-		if err := reply.Decode(w, r, &req); err != nil {
-			reply.DecodeError(w, err, reply.ReasonInvalidInput)
-			return
-		}
+	}))
+	handle(RouteRevoke, decoded(func(w http.ResponseWriter, req RevokeRequest) {
 		if err := m.Revoke(req.DeviceKeyHash); err != nil {
 			reply.Error(w, http.StatusNotFound, "device_not_found", err.Error(), nil)
 			return
 		}
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
-	handle(RouteGrant, func(w http.ResponseWriter, r *http.Request) {
-		var req GrantRequest
-		if err := reply.Decode(w, r, &req); err != nil {
-			reply.DecodeError(w, err, reply.ReasonInvalidInput)
-			return
-		}
+	}))
+	handle(RouteGrant, decoded(func(w http.ResponseWriter, req GrantRequest) {
 		actor, err := omni.ParsePrefixed(req.ActorOmni)
 		if err != nil {
 			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput, err.Error(), nil)
@@ -121,13 +119,8 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		}
 		m.Grant(actor, req.Services...)
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
-	handle(RouteBackdate, func(w http.ResponseWriter, r *http.Request) {
-		var req BackdateRequest
-		if err := reply.Decode(w, r, &req); err != nil {
-			reply.DecodeError(w, err, reply.ReasonInvalidInput)
-			return
-		}
+	}))
+	handle(RouteBackdate, decoded(func(w http.ResponseWriter, req BackdateRequest) {
 		o, err := omni.ParsePrefixed(req.Omni)
 		if err != nil || req.Seconds <= 0 || req.Caps < 0 || req.JWTs < 0 {
 			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput,
@@ -136,13 +129,8 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		}
 		m.Backdate(o, req.Seconds, req.Caps, req.JWTs)
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
-	handle(RouteMisissue, func(w http.ResponseWriter, r *http.Request) {
-		var req MisissueRequest
-		if err := reply.Decode(w, r, &req); err != nil {
-			reply.DecodeError(w, err, reply.ReasonInvalidInput)
-			return
-		}
+	}))
+	handle(RouteMisissue, decoded(func(w http.ResponseWriter, req MisissueRequest) {
 		o, err := omni.ParsePrefixed(req.Omni)
 		if err != nil || req.WrongAudience < 0 || req.Untagged < 0 {
 			reply.Error(w, http.StatusBadRequest, reply.ReasonInvalidInput,
@@ -151,7 +139,7 @@ func AdminHandler(m *Memory, token string) http.Handler {
 		}
 		m.Misissue(o, req.WrongAudience, req.Untagged)
 		reply.JSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+	}))
 	handle(RouteEpoch, func(w http.ResponseWriter, r *http.Request) {
 		reply.JSON(w, http.StatusOK, EpochAnswer{K3Epoch: m.BumpEpoch()})
 	})
