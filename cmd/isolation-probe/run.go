@@ -270,15 +270,23 @@ func (p *probe) sts() {
 		assume("arn:aws:iam::000000000000:role/admin", ans.JWT))
 }
 
-// expiredJWT presents a backdated OIDC JWT: correctly signed, out of date on arrival.
-func (p *probe) expiredJWT() {
+// presentNextJWT has the broker mint A's next OIDC JWT and presents it, as it came, at
+// the STS stub for the vault role.
+func (p *probe) presentNextJWT() error {
 	b := &agent.Broker{URL: p.a.Broker, HTTP: p.a.HTTP}
 	ans, err := b.MintOIDC(p.ctx, p.a.Session)
-	if err == nil {
-		s := &agent.STS{URL: p.a.STS, HTTP: p.a.HTTP}
-		_, err = s.AssumeRole(p.ctx, p.a.VaultRoleARN, ans.JWT, "probe", 0)
+	if err != nil {
+		return err
 	}
-	p.try("sts/jwt/expired", "self", refused(400, "ExpiredTokenException"), err)
+	s := &agent.STS{URL: p.a.STS, HTTP: p.a.HTTP}
+	_, err = s.AssumeRole(p.ctx, p.a.VaultRoleARN, ans.JWT, "probe", 0)
+	return err
+}
+
+// expiredJWT presents a backdated OIDC JWT: correctly signed, out of date on arrival.
+func (p *probe) expiredJWT() {
+	p.try("sts/jwt/expired", "self", refused(400, "ExpiredTokenException"),
+		p.presentNextJWT())
 }
 
 // expiredCap presents a backdated cap, with A's good memory credentials: correctly
@@ -298,20 +306,10 @@ func (p *probe) expiredCap(memory agent.STSCreds) {
 // addressed to the broker instead of STS, one without the actor tag. Both carry the
 // broker's valid signature, so only the stub's audience and tag checks can refuse them.
 func (p *probe) misissuedJWTs() {
-	b := &agent.Broker{URL: p.a.Broker, HTTP: p.a.HTTP}
-	s := &agent.STS{URL: p.a.STS, HTTP: p.a.HTTP}
-	next := func() error {
-		ans, err := b.MintOIDC(p.ctx, p.a.Session)
-		if err != nil {
-			return err
-		}
-		_, err = s.AssumeRole(p.ctx, p.a.VaultRoleARN, ans.JWT, "probe", 0)
-		return err
-	}
 	invalid := refused(400, "InvalidIdentityToken")
 	// In the broker's order: the wrong audience first, then the untagged.
-	p.try("sts/jwt/wrong-audience", "self", invalid, next())
-	p.try("sts/jwt/untagged", "self", invalid, next())
+	p.try("sts/jwt/wrong-audience", "self", invalid, p.presentNextJWT())
+	p.try("sts/jwt/untagged", "self", invalid, p.presentNextJWT())
 }
 
 // worker calls the workers with A's credentials and caps that are not A's to use.
