@@ -52,10 +52,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	verdicts := stage3.Evaluate(steps, res)
 	sum := stage3.Summarize(verdicts, res.Failed, *allowSkip)
+	harness := harnessLines(res)
 	if res.Failed {
 		printFailures(stderr, res)
+	} else {
+		// Which backend the stack ran on, and how long it took to start.
+		fmt.Fprint(stderr, strings.Join(harness, ""))
 	}
 	stage3.WriteText(stdout, verdicts, sum)
+	if res.Failed && len(res.Tests) == 0 {
+		// Every step then reads "missing"; the one line that says why goes last.
+		fmt.Fprintf(stderr, "isolation-gate: no e2e test ran; the suite's stack said:\n%s",
+			cmp.Or(strings.Join(harness, ""), "(nothing; see the output above)\n"))
+	}
 
 	for path, write := range map[string]func(io.Writer) error{
 		*junit:  func(w io.Writer) error { return stage3.WriteJUnit(w, verdicts) },
@@ -160,6 +169,29 @@ func printFailures(w io.Writer, res *stage3.Results) {
 		fmt.Fprintf(w, "--- %s output outside any test ---\n%s", where,
 			strings.Join(lines, ""))
 	}
+}
+
+// harnessLines are the lines the e2e package's TestMain printed about its stack, outside
+// any test: "fixtures: stack ready on <backend> in ...", or why the stack did not start.
+func harnessLines(res *stage3.Results) []string {
+	var keys []stage3.TestKey
+	for k := range res.Output {
+		if k.Test == "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b stage3.TestKey) int {
+		return cmp.Compare(a.Package, b.Package)
+	})
+	var lines []string
+	for _, k := range keys {
+		for _, l := range res.Output[k] {
+			if strings.HasPrefix(l, "fixtures: ") {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines
 }
 
 func writeFile(path string, write func(io.Writer) error) error {

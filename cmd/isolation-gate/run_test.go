@@ -166,3 +166,43 @@ func TestGateShowsBuildErrors(t *testing.T) {
 	assert.Contains(t, errOut.String(), "x.go:1:1: undefined: y")
 	assert.Contains(t, out.String(), "the e2e suite had failures => FAIL")
 }
+
+// TestGateSaysWhyNoTestRan: when the suite's stack does not start, every step reads
+// missing; the stack's own words close the output so that they are what a user reads.
+func TestGateSaysWhyNoTestRan(t *testing.T) {
+	const pkg = "github.com/agentkeys/harness/e2e"
+	const why = `fixtures: start stack: HARNESS_BACKEND="bogus": want docker, process or auto`
+	var b bytes.Buffer
+	// Only what TestMain printed, as go test -json reports a package that ran no test.
+	for _, s := range []string{"INFO swept containers=0\n", why + "\n",
+		"FAIL\t" + pkg + "\t0.05s\n"} {
+		line, err := json.Marshal(map[string]string{"Action": "output", "Package": pkg,
+			"Output": s})
+		require.NoError(t, err)
+		b.Write(append(line, '\n'))
+	}
+	b.WriteString(`{"Action":"fail","Package":"` + pkg + `"}` + "\n")
+	f := filepath.Join(t.TempDir(), "events.json")
+	require.NoError(t, os.WriteFile(f, b.Bytes(), 0o600))
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 1, run([]string{"--from-json", f}, &out, &errOut))
+	assert.Contains(t, out.String(), "0 ok, 15 fail")
+	assert.True(t, strings.HasSuffix(errOut.String(),
+		"isolation-gate: no e2e test ran; the suite's stack said:\n"+why+"\n"),
+		"the cause closes the output; got:\n%s", errOut.String())
+}
+
+// TestGateNamesTheBackend: a passing run shows the stack's ready line, which names the
+// backend, above the verdicts.
+func TestGateNamesTheBackend(t *testing.T) {
+	const ready = "fixtures: stack ready on docker in 1.4s (MinIO 1.1s, mail catcher 0.6s)"
+	line, err := json.Marshal(map[string]string{"Action": "output",
+		"Package": "github.com/agentkeys/harness/e2e", "Output": ready + "\n"})
+	require.NoError(t, err)
+	f := events(t, nil, string(line))
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"--from-json", f}, &out, &errOut))
+	assert.Equal(t, ready+"\n", errOut.String())
+}
