@@ -32,7 +32,8 @@ test: tools unit fuzz e2e-all
 
 unit:
 	$(GO) vet ./...
-	$(GOTEST) -count=1 -timeout=30m $(UNIT_PKGS)
+	@echo "$(GOTEST) -count=1 -timeout=30m <every package but ./e2e>"
+	@$(GOTEST) -count=1 -timeout=30m $(UNIT_PKGS)
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

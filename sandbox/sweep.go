@@ -124,7 +124,13 @@ func Sweep(ctx context.Context, opts ...SweepOption) error {
 		nImages++
 	}
 
-	cfg.logger.Info("swept", "containers", nContainers, "networks", nNetworks,
+	// A routine sweep that found nothing says nothing; a clean-up asked for says what
+	// it did even then.
+	level := slog.LevelInfo
+	if nContainers+nNetworks+nVolumes+nImages == 0 && !cfg.all {
+		level = slog.LevelDebug
+	}
+	cfg.logger.Log(ctx, level, "swept", "containers", nContainers, "networks", nNetworks,
 		"volumes", nVolumes, "images", nImages, "all", cfg.all)
 	if len(errs) > 0 {
 		return fmt.Errorf("sweep: %w", errors.Join(errs...))
