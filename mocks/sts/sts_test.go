@@ -259,6 +259,16 @@ func TestRefusals(t *testing.T) {
 			principal := c[wire.TagsClaim].(map[string]any)["principal_tags"]
 			principal.(map[string]any)[wire.TagActorOmni] = []string{"0x" + a.String()}
 		}), 400, sts.CodeInvalidIdentityToken},
+		// Two actors would leave the stub to pick whose prefix to grant.
+		{"two actor tags", wire.DefaultVaultRoleARN, mutate(func(c jwt.MapClaims) {
+			principal := c[wire.TagsClaim].(map[string]any)["principal_tags"]
+			principal.(map[string]any)[wire.TagActorOmni] = []string{a.String(),
+				testOmni("bob").String()}
+		}), 400, sts.CodeInvalidIdentityToken},
+		{"empty actor tag", wire.DefaultVaultRoleARN, mutate(func(c jwt.MapClaims) {
+			principal := c[wire.TagsClaim].(map[string]any)["principal_tags"]
+			principal.(map[string]any)[wire.TagActorOmni] = []string{}
+		}), 400, sts.CodeInvalidIdentityToken},
 		{"expired", wire.DefaultVaultRoleARN,
 			mutate(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() }), 400,
 			sts.CodeExpiredToken},
