@@ -156,8 +156,8 @@ func (p *probe) all() error {
 		p.expiredCap(memory)
 	}
 
-	p.s3(agent.RoleVault, vault, p.a.VaultBucket, p.a.MemoryBucket, "credentials")
-	p.s3(agent.RoleMemory, memory, p.a.MemoryBucket, p.a.VaultBucket, "memory")
+	p.s3(agent.RoleVault, vault, p.a.VaultBucket, p.a.MemoryBucket, "credentials", "memory")
+	p.s3(agent.RoleMemory, memory, p.a.MemoryBucket, p.a.VaultBucket, "memory", "credentials")
 	p.capMint()
 	p.sts()
 	p.worker(vault, memory)
@@ -165,8 +165,10 @@ func (p *probe) all() error {
 	return nil
 }
 
-// s3 makes the direct S3 attempts with one role's credentials.
-func (p *probe) s3(role agent.Role, creds agent.STSCreds, bucket, otherBucket, class string) {
+// s3 makes the direct S3 attempts with one role's credentials. otherClass is the other
+// role's class, whose prefix under A's own omni these credentials must not reach either.
+func (p *probe) s3(role agent.Role, creds agent.STSCreds, bucket, otherBucket, class,
+	otherClass string) {
 	s := &agent.S3{Endpoint: p.a.S3}
 	ctx := p.ctx
 	own := "bots/" + p.a.Omni.String() + "/" + class + "/"
@@ -187,6 +189,13 @@ func (p *probe) s3(role agent.Role, creds agent.STSCreds, bucket, otherBucket, c
 	p.try(n("put/bots"), "self", s3Denied, s.Put(ctx, creds, bucket, "bots/probe.enc", body))
 	p.try(n("put/root"), "self", s3Denied, s.Put(ctx, creds, bucket, "probe.enc", body))
 
+	// A's own prefix, but the other role's class: each role reaches its own class only.
+	mine := "bots/" + p.a.Omni.String() + "/" + otherClass + "/"
+	_, err = s.List(ctx, creds, bucket, mine)
+	p.try(n("list/own-other-class"), "self", s3Denied, err)
+	p.try(n("put/own-other-class"), "self", s3Denied,
+		s.Put(ctx, creds, bucket, mine+"probe-"+p.nonce+".enc", body))
+
 	p.try(n("put/other-bucket"), "self", s3Denied, s.Put(ctx, creds, otherBucket, key, body))
 	_, err = s.Get(ctx, creds, otherBucket, key)
 	p.try(n("get/other-bucket"), "self", s3Denied, err)
@@ -194,19 +203,29 @@ func (p *probe) s3(role agent.Role, creds agent.STSCreds, bucket, otherBucket, c
 	p.try(n("list/other-bucket"), "self", s3Denied, err)
 
 	for _, t := range p.targets {
+		// The object the target stored under "probe" itself, so that a Get or Delete
+		// let through would reach real data, and the host's before-and-after check of
+		// the target's objects would see it.
 		theirs := "bots/" + t.omni.String() + "/" + class + "/"
-		_, err := s.Get(ctx, creds, bucket, theirs+"probe.enc")
+		object := theirs + targetObject[class]
+		_, err := s.Get(ctx, creds, bucket, object)
 		p.try(n("get/target"), t.label, s3Denied, err)
 		p.try(n("put/target"), t.label, s3Denied,
 			s.Put(ctx, creds, bucket, theirs+"probe-"+p.nonce+".enc", body))
-		p.try(n("delete/target"), t.label, s3Denied,
-			s.Delete(ctx, creds, bucket, theirs+"probe.enc"))
+		p.try(n("delete/target"), t.label, s3Denied, s.Delete(ctx, creds, bucket, object))
 		_, err = s.List(ctx, creds, bucket, theirs)
 		p.try(n("list/target"), t.label, s3Denied, err)
 	}
 
 	// Last, so that the list above sees the object.
 	p.try(n("delete/own"), "self", okay, s.Delete(ctx, creds, bucket, key))
+}
+
+// targetObject is, by class, the name of the object a target keeps under the service
+// "probe": the one the test has every victim store before the probe runs.
+var targetObject = map[string]string{
+	"credentials": "probe.enc",
+	"memory":      agent.MemoryService("probe") + ".enc",
 }
 
 // capMint asks the broker, with A's session, for caps that name someone else.
@@ -225,9 +244,11 @@ func (p *probe) capMint() {
 		_, err = p.a.MintCap(p.ctx, wire.RouteCapMemoryPut, t.omni, t.omni, svc)
 		p.try("capmint/operator-and-actor-other", t.label,
 			brokerRefused(403, wire.ReasonOperatorMismatch), err)
+		// A's device is bound to (parent, A), and the broker checks the binding before
+		// the actor's scope, so the binding is what refuses this, whatever B's scope.
 		_, err = p.a.MintCap(p.ctx, wire.RouteCapMemoryPut, self, t.omni, svc)
-		p.try("capmint/actor-other", t.label, brokerRefused(403,
-			wire.ReasonDeviceBindingMismatch, wire.ReasonServiceNotInScope), err)
+		p.try("capmint/actor-other", t.label,
+			brokerRefused(403, wire.ReasonDeviceBindingMismatch), err)
 		_, err = p.a.MintCap(p.ctx, wire.RouteCapCredStore, self, t.omni, "openrouter")
 		p.try("capmint/cred-store-actor-other", t.label,
 			brokerRefused(403, wire.ReasonCredStoreNotMasterSelf), err)

@@ -288,8 +288,8 @@ func snapshot(ctx context.Context, s *fixtures.Stack, victims []Victim) (
 var (
 	// s3 attempts, made once with the vault and once with the memory credentials.
 	s3Self = []string{"put/own", "get/own", "list/own", "list/bots", "list/none",
-		"put/bots", "put/root", "put/other-bucket", "get/other-bucket", "list/other-bucket",
-		"delete/own"}
+		"put/bots", "put/root", "list/own-other-class", "put/own-other-class",
+		"put/other-bucket", "get/other-bucket", "list/other-bucket", "delete/own"}
 	s3PerTarget = []string{"get/target", "put/target", "delete/target", "list/target"}
 	s3Roles     = []agent.Role{agent.RoleVault, agent.RoleMemory}
 
