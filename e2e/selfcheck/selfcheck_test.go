@@ -20,6 +20,8 @@ import (
 var catchers = map[string][]string{
 	"policy-grants-all-bots": {"s3/vault/get/target@bob", "s3/vault/put/target@bob",
 		"s3/vault/list/target@bob", "s3/memory/list/bots@self", "s3/vault/list/bots@self"},
+	"policy-lists-whole-prefix": {"s3/vault/list/own-other-class@self",
+		"s3/memory/list/own-other-class@self"},
 	"sts-ignores-role":       {"sts/role/unknown@self"},
 	"sts-skips-audience":     {"sts/jwt/wrong-audience@self"},
 	"worker-skips-signature": {"worker/edited/service@self", "worker/edited/expiry@self"},
@@ -28,7 +30,8 @@ var catchers = map[string][]string{
 		"worker/stolen/memory-put@bob", "worker/stolen/cred-fetch@bob"},
 	"broker-skips-operator-check": {"capmint/operator-other@bob",
 		"capmint/operator-and-actor-other@bob", "capmint/cred-fetch/operator-other@bob"},
-	"mailbox-skips-owner-check": {"mailbox/read/target@bob"},
+	"broker-skips-device-binding": {"capmint/actor-other@bob"},
+	"mailbox-skips-owner-check":   {"mailbox/read/target@bob"},
 }
 
 func TestEveryFaultIsCaught(t *testing.T) {

@@ -11,6 +11,9 @@ type Set struct {
 	// PolicyGrantsAllBots makes the STS stub's session policy cover all of bots/ in the
 	// role's bucket instead of the caller's own prefix.
 	PolicyGrantsAllBots bool
+	// PolicyListsWholePrefix makes the session policy's ListBucket condition cover the
+	// caller's whole prefix, every class under it, instead of the role's class only.
+	PolicyListsWholePrefix bool
 	// STSIgnoresRole makes the STS stub issue vault credentials for any role ARN.
 	STSIgnoresRole bool
 	// STSSkipsAudience makes the STS stub take a web identity token addressed to anyone,
@@ -27,6 +30,9 @@ type Set struct {
 	// BrokerSkipsOperatorCheck makes the broker mint caps whose operator is not the
 	// session's omni.
 	BrokerSkipsOperatorCheck bool
+	// BrokerSkipsDeviceBinding makes the broker mint caps whose operator and actor are
+	// not the pair the device is bound to.
+	BrokerSkipsDeviceBinding bool
 	// MailboxSkipsOwnerCheck makes the broker's mailbox route hand out any message by
 	// its id, whoever it is addressed to.
 	MailboxSkipsOwnerCheck bool
@@ -42,12 +48,14 @@ type Named struct {
 func All() []Named {
 	return []Named{
 		{"policy-grants-all-bots", Set{PolicyGrantsAllBots: true}},
+		{"policy-lists-whole-prefix", Set{PolicyListsWholePrefix: true}},
 		{"sts-ignores-role", Set{STSIgnoresRole: true}},
 		{"sts-skips-audience", Set{STSSkipsAudience: true}},
 		{"worker-skips-signature", Set{WorkerSkipsSignature: true}},
 		{"worker-key-from-body", Set{WorkerKeyFromBody: true}},
 		{"worker-uses-root-credentials", Set{WorkerUsesRootCredentials: true}},
 		{"broker-skips-operator-check", Set{BrokerSkipsOperatorCheck: true}},
+		{"broker-skips-device-binding", Set{BrokerSkipsDeviceBinding: true}},
 		{"mailbox-skips-owner-check", Set{MailboxSkipsOwnerCheck: true}},
 	}
 }

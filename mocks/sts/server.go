@@ -360,16 +360,21 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// sessionPolicy is the policy for role and actor; the policy-grants-all-bots fault
-// widens it to every agent's prefix.
+// sessionPolicy is the policy for role and actor; the policy faults widen it, to every
+// agent's prefix or to every class under the actor's own.
 func (s *Stub) sessionPolicy(role policy.Role, bucket string, actor omni.Omni) ([]byte,
 	error) {
-	if !s.cfg.Faults.PolicyGrantsAllBots {
+	f := s.cfg.Faults
+	if !f.PolicyGrantsAllBots && !f.PolicyListsWholePrefix {
 		return policy.Build(role, bucket, actor)
 	}
 	doc := policy.For(role, bucket, actor)
-	doc.Statement[0].Resource = []string{"arn:aws:s3:::" + bucket + "/bots/*"}
+	prefix := "bots/" + actor.String() + "/*"
+	if f.PolicyGrantsAllBots {
+		doc.Statement[0].Resource = []string{"arn:aws:s3:::" + bucket + "/bots/*"}
+		prefix = "bots/*"
+	}
 	doc.Statement[1].Condition = map[string]map[string]string{
-		"StringLike": {"s3:prefix": "bots/*"}}
+		"StringLike": {"s3:prefix": prefix}}
 	return policy.Encode(doc)
 }
