@@ -21,6 +21,9 @@ func assertProbe(t *testing.T, o isolation.Outcome) {
 		t.Run(l.ID(), func(t *testing.T) {
 			assert.True(t, l.Pass, "%s at %s: expected %s, observed status %d reason %q "+
 				"code %q %s", l.Name, l.Target, l.Expect, l.Status, l.Reason, l.Code, l.Error)
+			assert.True(t, l.Holds(), "the host judges %s at %s otherwise: expected %s, "+
+				"observed status %d reason %q code %q", l.Name, l.Target, l.Expect, l.Status,
+				l.Reason, l.Code)
 		})
 	}
 	assert.Empty(t, o.Missing, "attempts the probe did not make")

@@ -36,12 +36,13 @@ func (e expect) String() string {
 	if e.ok {
 		return "ok"
 	}
+	// Named fields, so that the host can judge the line again on its own.
 	parts := []string{fmt.Sprint(e.status)}
 	if len(e.reasons) > 0 {
-		parts = append(parts, strings.Join(e.reasons, "|"))
+		parts = append(parts, "reason="+strings.Join(e.reasons, "|"))
 	}
 	if e.code != "" {
-		parts = append(parts, e.code)
+		parts = append(parts, "code="+e.code)
 	}
 	return strings.Join(parts, " ")
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,34 @@ type Line struct {
 }
 
 func (l Line) ID() string { return l.Name + "@" + l.Target }
+
+// Holds judges the line again on the host, from its expectation and what was observed,
+// without the probe's own verdict: "ok" needs a 200; a refusal needs its status, one of
+// its reasons when any are named, and its code when one is named. An expectation that
+// does not parse never holds.
+func (l Line) Holds() bool {
+	if l.Expect == "ok" {
+		return l.Status == 200
+	}
+	fields := strings.Fields(l.Expect)
+	if len(fields) == 0 || strconv.Itoa(l.Status) != fields[0] || l.Status < 400 {
+		return false
+	}
+	for _, f := range fields[1:] {
+		key, value, ok := strings.Cut(f, "=")
+		switch {
+		case !ok || value == "":
+			return false
+		case key == "reason" && !slices.Contains(strings.Split(value, "|"), l.Reason):
+			return false
+		case key == "code" && l.Code != value:
+			return false
+		case key != "reason" && key != "code":
+			return false
+		}
+	}
+	return true
+}
 
 // Victim is an identity whose data a probe must not reach. It has stored one credential
 // and one memory before the probe runs, so there is something to steal; an agent Victim
@@ -369,14 +398,18 @@ func RequiredAttempts(victims []Victim) []string {
 }
 
 // Failures names everything in o that did not hold: each attempt that did not behave as
-// expected, each required attempt that was not made, each attempt made that is not
+// expected, by the probe's judgement or the host's, each required attempt that was not made, each attempt made that is not
 // required, each victim object that changed, and a probe that did not exit 0. It is
 // empty exactly when the run proved isolation.
 func (o Outcome) Failures() []string {
 	var f []string
 	for _, l := range o.Lines {
-		if !l.Pass {
+		switch {
+		case !l.Pass:
 			f = append(f, l.ID())
+		case !l.Holds():
+			// The probe passed an attempt that the host, judging the same line, does not.
+			f = append(f, "misjudged:"+l.ID())
 		}
 	}
 	for _, m := range o.Missing {

@@ -219,3 +219,45 @@ func TestCompareBothWays(t *testing.T) {
 		})
 	}
 }
+
+// TestHostJudgesEachLine: the host's judgement of a line agrees with the probe's on
+// honest lines and catches a line the probe passed although what it observed was not
+// the refusal it expected.
+func TestHostJudgesEachLine(t *testing.T) {
+	cases := []struct {
+		name string
+		line Line
+		want bool
+	}{
+		{"success", Line{Expect: "ok", Status: 200}, true},
+		{"refused where success expected", Line{Expect: "ok", Status: 403}, false},
+		{"s3 denial", Line{Expect: "403 code=AccessDenied", Status: 403, Code: "AccessDenied"},
+			true},
+		{"other code", Line{Expect: "403 code=AccessDenied", Status: 403, Code: "NoSuchKey"},
+			false},
+		{"success where denial expected", Line{Expect: "403 code=AccessDenied", Status: 200},
+			false},
+		{"one of two reasons", Line{Expect: "403 reason=a|b", Status: 403, Reason: "b"}, true},
+		{"another reason", Line{Expect: "403 reason=a|b", Status: 403, Reason: "c"}, false},
+		{"reason and code", Line{Expect: "502 reason=s3_put code=AccessDenied", Status: 502,
+			Reason: "s3_put", Code: "AccessDenied"}, true},
+		{"reason without its code", Line{Expect: "502 reason=s3_put code=AccessDenied",
+			Status: 502, Reason: "s3_put"}, false},
+		{"wrong status", Line{Expect: "403 reason=a", Status: 401, Reason: "a"}, false},
+		{"a success status is no refusal", Line{Expect: "200", Status: 200}, false},
+		{"unknown field", Line{Expect: "403 kind=a", Status: 403}, false},
+		{"empty", Line{Status: 403}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.line.Holds(), "%+v", tc.line)
+		})
+	}
+
+	// A line the probe passed but the host does not is a failure of the run.
+	o := Outcome{Compared: 1, Lines: []Line{
+		{Name: "s3/vault/get/target", Target: "bob", Expect: "403 code=AccessDenied",
+			Status: 404, Code: "NoSuchKey", Pass: true},
+	}}
+	assert.Equal(t, []string{"misjudged:s3/vault/get/target@bob"}, o.Failures())
+}
