@@ -60,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, strings.Join(harness, ""))
 	}
 	stage3.WriteText(stdout, verdicts, sum)
+	fmt.Fprintln(stdout, testCount(res))
 	if res.Failed && len(res.Tests) == 0 {
 		// Every step then reads "missing"; the one line that says why goes last.
 		fmt.Fprintf(stderr, "isolation-gate: no e2e test ran; the suite's stack said:\n%s",
@@ -169,6 +170,17 @@ func printFailures(w io.Writer, res *stage3.Results) {
 		fmt.Fprintf(w, "--- %s output outside any test ---\n%s", where,
 			strings.Join(lines, ""))
 	}
+}
+
+// testCount counts the suite's tests and subtests by result, in the plain form that CI
+// systems read: "e2e: N passed, N failed, N skipped".
+func testCount(res *stage3.Results) string {
+	n := map[string]int{}
+	for _, r := range res.Tests {
+		n[r]++
+	}
+	return fmt.Sprintf("e2e: %d passed, %d failed, %d skipped", n["pass"], n["fail"],
+		n["skip"])
 }
 
 // harnessLines are the lines the e2e package's TestMain printed about its stack, outside

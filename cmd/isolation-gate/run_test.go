@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,7 +105,7 @@ func TestGateVerdicts(t *testing.T) {
 				assert.Contains(t, out.String(), tc.line)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			assert.Len(t, lines, 16, "one line per step 4 to 18 and a summary")
+			assert.Len(t, lines, 17, "one line per step 4 to 18, a summary and the count")
 		})
 	}
 }
@@ -205,4 +206,21 @@ func TestGateNamesTheBackend(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, run([]string{"--from-json", f}, &out, &errOut))
 	assert.Equal(t, ready+"\n", errOut.String())
+}
+
+// TestGateCountsTests: the last line of the verdicts counts the tests by result.
+func TestGateCountsTests(t *testing.T) {
+	steps, err := stage3.Steps()
+	require.NoError(t, err)
+	total := 0
+	for _, s := range steps {
+		total += len(s.Tests)
+	}
+	f := events(t, map[string]string{"TestCredRoundtrip": "fail"})
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 1, run([]string{"--from-json", f}, &out, &errOut))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	assert.Equal(t, fmt.Sprintf("e2e: %d passed, 1 failed, 0 skipped", total-1),
+		lines[len(lines)-1])
 }
