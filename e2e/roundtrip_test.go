@@ -151,9 +151,9 @@ func TestObjectsAtRestAreCiphertext(t *testing.T) {
 // modes the harness set itself, through the Sandbox, on throwaway keys of its own: the
 // agent must report each as it is and refuse one the group or others can read. That it
 // loads the real key at all shows the key is owner-only. That the file exists is the
-// kernel's word: a second keygen cannot create it. Where the sandbox is a host directory
-// (the process backend), the host's own stat confirms the mode; on the docker backend
-// the exact 0600 rests on the agent's report, checked as above.
+// kernel's word: a second keygen cannot create it. Last, the backend's own stat of the
+// path, which reads no contents, confirms the mode on either backend: the host's lstat of
+// the sandbox directory, or the engine's stat of the path in the container.
 func TestDeviceKeyStaysInSandbox(t *testing.T) {
 	t.Parallel()
 	alice := stack.NewAgent(t, "alice")
@@ -222,14 +222,13 @@ func TestDeviceKeyStaysInSandbox(t *testing.T) {
 		assert.Equal(t, alice.Address, who["address"], "the agent's key is unchanged")
 	})
 
-	t.Run("the host sees an owner-only file", func(t *testing.T) {
-		if _, ok := alice.Sandbox.(*sandbox.Process); !ok {
-			t.Skip("the sandbox's file system is not the host's on this backend")
-		}
-		fi, err := os.Lstat(keyFile)
+	t.Run("the backend sees an owner-only file", func(t *testing.T) {
+		// The host's lstat on the process backend, the engine's stat of the path on
+		// docker: neither the agent's word nor the key's contents.
+		mode, err := alice.Sandbox.FileMode(ctx, keyFile)
 		require.NoError(t, err)
-		assert.True(t, fi.Mode().IsRegular(), "a regular file, not a link: %s", fi.Mode())
-		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		assert.True(t, mode.IsRegular(), "a regular file, not a link: %s", mode)
+		assert.Equal(t, os.FileMode(0o600), mode.Perm())
 	})
 
 	// Every 32-byte hex value the harness holds about the agent is a public one: the

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,16 @@ func assessConformance(t *testing.T, sb sandbox.Sandbox) {
 		assert.True(t, strings.HasPrefix(res.Stdout, "0600 "), "file mode: %s", res.Stdout)
 		res = run(t, []string{"probe", "stat", sb.Home() + "/.agentkeys"})
 		assert.True(t, strings.HasPrefix(res.Stdout, "0700 "), "dir mode: %s", res.Stdout)
+
+		// The backend's own view of the modes agrees with the program's inside.
+		mode, err := sb.FileMode(ctx, "~/.agentkeys/copied.key")
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), mode)
+		mode, err = sb.FileMode(ctx, sb.Home()+"/.agentkeys")
+		require.NoError(t, err)
+		assert.Equal(t, os.ModeDir|0o700, mode)
+		_, err = sb.FileMode(ctx, "~/.agentkeys/absent.key")
+		assert.Error(t, err, "a file that is not there")
 
 		// A second copy replaces the file.
 		host = writeHostFile(t, "second")

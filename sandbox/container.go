@@ -475,14 +475,7 @@ func (s *Container) exitCode(ctx context.Context, execID string) (int, error) {
 func (s *Container) CopyFileTo(ctx context.Context, hostPath, sandboxPath string,
 	mode os.FileMode,
 ) error {
-	dst := sandboxPath
-	if rest, ok := strings.CutPrefix(dst, "~/"); ok {
-		dst = rest
-	}
-	if !path.IsAbs(dst) {
-		dst = path.Join(ContainerHome, dst)
-	}
-	dst = path.Clean(dst)
+	dst := inContainer(sandboxPath)
 
 	base, missing, err := s.existingParent(ctx, path.Dir(dst))
 	if err != nil {
@@ -536,6 +529,29 @@ func (s *Container) existingParent(ctx context.Context, dir string) (string, []s
 		missing = append([]string{path.Base(dir)}, missing...)
 		dir = path.Dir(dir)
 	}
+}
+
+// FileMode asks the engine for the path's stat, as an archive copy would see it, with
+// nothing run in the container and nothing copied out.
+func (s *Container) FileMode(ctx context.Context, sandboxPath string) (os.FileMode, error) {
+	st, err := s.cli.ContainerStatPath(ctx, s.id, inContainer(sandboxPath))
+	if err != nil {
+		return 0, fmt.Errorf("file mode %s: %w", sandboxPath, err)
+	}
+	return st.Mode, nil
+}
+
+// inContainer is sandboxPath inside the container: "~/" and a relative path are
+// taken from HOME.
+func inContainer(sandboxPath string) string {
+	p := sandboxPath
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		p = rest
+	}
+	if !path.IsAbs(p) {
+		p = path.Join(ContainerHome, p)
+	}
+	return path.Clean(p)
 }
 
 // Logs returns the container's own output, if it wrote any, followed by the exec transcript.

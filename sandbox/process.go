@@ -247,6 +247,15 @@ func (p *Process) CopyFileTo(_ context.Context, hostPath, sandboxPath string,
 	return nil
 }
 
+// FileMode lstats the file on the host, where the sandbox directory is.
+func (p *Process) FileMode(_ context.Context, sandboxPath string) (os.FileMode, error) {
+	fi, err := os.Lstat(p.sandboxPath(sandboxPath))
+	if err != nil {
+		return 0, fmt.Errorf("file mode %s: %w", sandboxPath, err)
+	}
+	return fi.Mode(), nil
+}
+
 func (p *Process) sandboxPath(path string) string {
 	if rest, ok := strings.CutPrefix(path, "~/"); ok {
 		path = rest

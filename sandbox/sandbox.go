@@ -25,6 +25,11 @@ type Sandbox interface {
 	// owner-only.
 	CopyFileTo(ctx context.Context, hostPath, sandboxPath string, mode os.FileMode) error
 
+	// FileMode returns the mode of a file in the sandbox, as the backend itself sees it,
+	// without running anything inside and without reading the file: a symbolic link is
+	// reported as one, not followed. A relative sandboxPath is taken relative to Home.
+	FileMode(ctx context.Context, sandboxPath string) (os.FileMode, error)
+
 	// Logs returns what a failing test should show: the command line, exit code and stderr
 	// of every exec, never stdout, which may carry secrets.
 	Logs(ctx context.Context) (string, error)
