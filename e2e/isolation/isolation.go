@@ -398,9 +398,9 @@ func RequiredAttempts(victims []Victim) []string {
 }
 
 // Failures names everything in o that did not hold: each attempt that did not behave as
-// expected, by the probe's judgement or the host's, each required attempt that was not made, each attempt made that is not
-// required, each victim object that changed, and a probe that did not exit 0. It is
-// empty exactly when the run proved isolation.
+// expected, by the probe's judgement or the host's; each required attempt that was not
+// made; each attempt made that is not required; each victim object that changed; and a
+// probe that did not exit 0. It is empty exactly when the run proved isolation.
 func (o Outcome) Failures() []string {
 	var f []string
 	for _, l := range o.Lines {
