@@ -177,13 +177,7 @@ func errOf[T any](_ T, err error) error { return err }
 // rootKeys lists both buckets with root credentials.
 func rootKeys(t *testing.T, m *minioserver.Server) []string {
 	t.Helper()
-	var keys []string
-	for _, b := range []string{m.VaultBucket, m.MemoryBucket} {
-		got, err := m.ListAll(t.Context(), b)
-		require.NoError(t, err)
-		for _, k := range got {
-			keys = append(keys, b+"/"+k)
-		}
-	}
+	keys, err := m.ListBoth(t.Context())
+	require.NoError(t, err)
 	return keys
 }

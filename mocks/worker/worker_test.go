@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -330,16 +329,9 @@ func fetchOnly(rt route) bool { return !rt.store }
 
 func listBoth(t *testing.T, srv *minioserver.Server) []string {
 	t.Helper()
-	var all []string
-	for _, b := range []string{srv.VaultBucket, srv.MemoryBucket} {
-		keys, err := srv.ListAll(t.Context(), b)
-		require.NoError(t, err)
-		for _, k := range keys {
-			all = append(all, b+"/"+k)
-		}
-	}
-	slices.Sort(all)
-	return all
+	keys, err := srv.ListBoth(t.Context())
+	require.NoError(t, err)
+	return keys
 }
 
 // TestCheckOrder: a cap wrong in several ways is refused for the first check it fails,
